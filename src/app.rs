@@ -1,0 +1,130 @@
+//! Wiring: builds every service handle from a validated [`Config`], applies
+//! migrations, starts the cache subscriber, the hashing lane, the event
+//! writer and the HTTP server; [`App::shutdown`] stops them in order.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::cache::{self, LocalCaches};
+use crate::config::Config;
+use crate::events::EventWriter;
+use crate::hashlane::HashLane;
+use crate::http::HttpServer;
+use crate::metrics::Metrics;
+use crate::rpc;
+use crate::services::Services;
+use crate::store::mongo::Mongo;
+use crate::store::pg;
+use crate::store::redis::Redis;
+
+pub struct App {
+    http: HttpServer,
+    svc: Arc<Services>,
+    stop: Arc<AtomicBool>,
+    background: Vec<JoinHandle<()>>,
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, String> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| format!("cannot start thread {name}: {e}"))
+}
+
+impl App {
+    pub fn build(config: Config) -> Result<App, String> {
+        for warning in &config.warnings {
+            log::warn!("{warning}");
+        }
+        let pg = pg::build_pool(&config.pg)?;
+        {
+            let mut conn = pg.get().map_err(|e| {
+                format!("[PG] PG_URI: cannot connect to PostgreSQL ({e}); is it running?")
+            })?;
+            pg::migrate(&mut conn.client)?;
+        }
+        let redis = Arc::new(Redis::connect(&config.redis)?);
+        let mongo = Arc::new(Mongo::connect(&config.mongo)?);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut background = Vec::new();
+
+        let caches = Arc::new(LocalCaches::default());
+        background.push(spawn("invalidations", {
+            let (caches, redis, stop) = (caches.clone(), redis.clone(), stop.clone());
+            move || cache::subscribe(caches, redis, stop)
+        })?);
+        background.push(spawn("mongo-indexes", {
+            let (mongo, stop) = (mongo.clone(), stop.clone());
+            move || ensure_indexes(&mongo, &stop)
+        })?);
+
+        let auth = &config.auth;
+        let mut secret = [0u8; 32];
+        getrandom::fill(&mut secret).map_err(|e| format!("OS random generator: {e}"))?;
+        let dummy_hash = bcrypt::hash(secret, auth.bcrypt_cost)
+            .map_err(|e| format!("[AUTH] BCRYPT_COST: bcrypt refused it: {e}"))?;
+        let fetch = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.server.workers.clamp(2, 64))
+            .thread_name(|i| format!("fetch-{i}"))
+            .build()
+            .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
+        let svc = Arc::new(Services {
+            lane: HashLane::start(auth.hash_workers, auth.hash_queue_depth),
+            events: EventWriter::start(mongo.clone()),
+            metrics: Metrics::new(rpc::method_names()),
+            pg,
+            redis,
+            mongo,
+            caches,
+            fetch,
+            dummy_hash,
+            config,
+        });
+        let http = HttpServer::start(svc.clone(), &svc.config.server.host, svc.config.server.port)?;
+        Ok(App {
+            http,
+            svc,
+            stop,
+            background,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.http.addr()
+    }
+
+    /// Stops accepting, finishes queued and in-flight requests, writes the
+    /// queued login events, stops the background threads.
+    pub fn shutdown(self) {
+        self.http.shutdown();
+        self.svc.events.shutdown();
+        self.stop.store(true, Ordering::Release);
+        for t in self.background {
+            let _ = t.join();
+        }
+    }
+}
+
+fn ensure_indexes(mongo: &Mongo, stop: &AtomicBool) {
+    let mut warned = false;
+    while !stop.load(Ordering::Acquire) {
+        match mongo.ensure_indexes() {
+            Ok(()) => return,
+            Err(e) => {
+                if !warned {
+                    log::warn!("mongo indexes not created yet, retrying: {e}");
+                    warned = true;
+                }
+                for _ in 0..50 {
+                    if stop.load(Ordering::Acquire) {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! The one place where a failure becomes what a caller sees: a stable
+//! JSON-RPC code, a plain message and small structured data. Causes (database
+//! text, I/O errors) are logged with the request id and never sent out.
+
+use serde_json::{json, Value};
+
+use crate::domain::Invalid;
+
+/// Which backing service failed, as named in `-32000` data and `/readyz`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dependency {
+    Postgres,
+    Redis,
+    Mongo,
+}
+
+impl Dependency {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dependency::Postgres => "postgres",
+            Dependency::Redis => "redis",
+            Dependency::Mongo => "mongo",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AppError {
+    ParseError,
+    InvalidRequest,
+    MethodNotFound,
+    InvalidParams(Invalid),
+    /// A bug or an unexpected state; the string is for the log only.
+    Internal(String),
+    /// A dependency is down; the string is the cause, for the log only.
+    Unavailable(Dependency, String),
+    Timeout,
+    Overloaded,
+    Conflict(&'static str),
+    InvalidCredentials,
+    AccountInactive(String),
+    NotFound,
+    RateLimited {
+        retry_after: u64,
+    },
+    Unauthorized,
+    Forbidden,
+}
+
+impl From<Invalid> for AppError {
+    fn from(invalid: Invalid) -> AppError {
+        AppError::InvalidParams(invalid)
+    }
+}
+
+impl AppError {
+    pub fn invalid(field: impl Into<String>, reason: &'static str) -> AppError {
+        AppError::InvalidParams(Invalid::new(field, reason))
+    }
+
+    pub fn code(&self) -> i64 {
+        match self {
+            AppError::ParseError => -32700,
+            AppError::InvalidRequest => -32600,
+            AppError::MethodNotFound => -32601,
+            AppError::InvalidParams(_) => -32602,
+            AppError::Internal(_) => -32603,
+            AppError::Unavailable(..) => -32000,
+            AppError::Timeout => -32001,
+            AppError::Overloaded => -32002,
+            AppError::Conflict(_) => -32010,
+            AppError::InvalidCredentials => -32011,
+            AppError::AccountInactive(_) => -32012,
+            AppError::NotFound => -32013,
+            AppError::RateLimited { .. } => -32029,
+            AppError::Unauthorized => -32030,
+            AppError::Forbidden => -32031,
+        }
+    }
+
+    /// The label used in metrics and the access log.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            AppError::ParseError => "parse_error",
+            AppError::InvalidRequest => "invalid_request",
+            AppError::MethodNotFound => "method_not_found",
+            AppError::InvalidParams(_) => "invalid_params",
+            AppError::Internal(_) => "internal_error",
+            AppError::Unavailable(..) => "unavailable",
+            AppError::Timeout => "timeout",
+            AppError::Overloaded => "overloaded",
+            AppError::Conflict(_) => "conflict",
+            AppError::InvalidCredentials => "invalid_credentials",
+            AppError::AccountInactive(_) => "account_inactive",
+            AppError::NotFound => "not_found",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden => "forbidden",
+        }
+    }
+
+    fn message(&self) -> &'static str {
+        match self {
+            AppError::ParseError => "Parse error",
+            AppError::InvalidRequest => "Invalid Request",
+            AppError::MethodNotFound => "Method not found",
+            AppError::InvalidParams(_) => "Invalid params",
+            AppError::Internal(_) => "Internal error",
+            AppError::Unavailable(..) => "Service unavailable",
+            AppError::Timeout => "Request timed out",
+            AppError::Overloaded => "Overloaded, retry later",
+            AppError::Conflict(_) => "Already exists",
+            AppError::InvalidCredentials => "Invalid credentials",
+            AppError::AccountInactive(_) => "Account inactive",
+            AppError::NotFound => "Not found",
+            AppError::RateLimited { .. } => "Too many attempts",
+            AppError::Unauthorized => "Unauthorized",
+            AppError::Forbidden => "Forbidden",
+        }
+    }
+
+    fn data(&self) -> Option<Value> {
+        match self {
+            AppError::InvalidParams(i) => Some(json!({"field": i.field, "reason": i.reason})),
+            AppError::Unavailable(dep, _) => Some(json!({"dependency": dep.as_str()})),
+            AppError::Conflict(field) => Some(json!({"field": field})),
+            AppError::AccountInactive(state) => Some(json!({"state": state})),
+            AppError::RateLimited { retry_after } => Some(json!({"retry_after": retry_after})),
+            AppError::ParseError
+            | AppError::InvalidRequest
+            | AppError::MethodNotFound
+            | AppError::Internal(_)
+            | AppError::Timeout
+            | AppError::Overloaded
+            | AppError::InvalidCredentials
+            | AppError::NotFound
+            | AppError::Unauthorized
+            | AppError::Forbidden => None,
+        }
+    }
+
+    /// The JSON-RPC error object. Logs the hidden cause, if any, under `rid`.
+    pub fn to_json(&self, rid: u64) -> Value {
+        match self {
+            AppError::Internal(cause) => log::error!("rid={rid} internal error: {cause}"),
+            AppError::Unavailable(dep, cause) => {
+                log::warn!("rid={rid} {} unavailable: {cause}", dep.as_str())
+            }
+            _ => {}
+        }
+        let mut obj = json!({"code": self.code(), "message": self.message()});
+        if let (Some(data), Some(map)) = (self.data(), obj.as_object_mut()) {
+            map.insert("data".into(), data);
+        }
+        obj
+    }
+}
+
+/// PostgreSQL failures: a lost connection is `unavailable`; an error the
+/// server reported about our query is a bug (`internal`).
+impl From<postgres::Error> for AppError {
+    fn from(e: postgres::Error) -> AppError {
+        let connection_class = e
+            .code()
+            .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
+        if e.as_db_error().is_some() && !connection_class {
+            AppError::Internal(format!("postgres: {e}"))
+        } else {
+            AppError::Unavailable(Dependency::Postgres, e.to_string())
+        }
+    }
+}
+
+impl From<mongodb::error::Error> for AppError {
+    fn from(e: mongodb::error::Error) -> AppError {
+        AppError::Unavailable(Dependency::Mongo, e.to_string())
+    }
+}
+
+impl From<redis::RedisError> for AppError {
+    fn from(e: redis::RedisError) -> AppError {
+        AppError::Unavailable(Dependency::Redis, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_causes_never_reach_the_caller() {
+        let e = AppError::Unavailable(Dependency::Postgres, "password=secret host=x".into());
+        let text = e.to_json(1).to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert_eq!(e.to_json(1)["data"]["dependency"], "postgres");
+        let e = AppError::Internal("relation \"users\" does not exist".into());
+        assert!(!e.to_json(1).to_string().contains("relation"));
+    }
+
+    #[test]
+    fn invalid_params_name_field_and_reason() {
+        let v = AppError::invalid("password", "too_weak").to_json(1);
+        assert_eq!(v["code"], -32602);
+        assert_eq!(v["data"]["field"], "password");
+        assert_eq!(v["data"]["reason"], "too_weak");
+    }
+}

@@ -1,0 +1,175 @@
+//! Building and sending HTTP answers, and the access log line that goes with
+//! each (request id, method, path, status, outcome, duration; never a body).
+
+use std::io::Cursor;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use tiny_http::{Header, Response};
+
+use crate::error::AppError;
+use crate::metrics::Gauges;
+use crate::services::Services;
+
+pub struct Reply {
+    status: u16,
+    body: Vec<u8>,
+    content_type: &'static str,
+    extra: Vec<(&'static str, String)>,
+}
+
+fn header(name: &str, value: &str) -> Option<Header> {
+    Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
+}
+
+impl Reply {
+    pub fn text(status: u16, text: &str) -> Reply {
+        Reply {
+            status,
+            body: text.as_bytes().to_vec(),
+            content_type: "text/plain; charset=utf-8",
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn json(status: u16, value: &Value) -> Reply {
+        Reply {
+            status,
+            body: serde_json::to_vec(value).unwrap_or_default(),
+            content_type: "application/json",
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: Vec::new(),
+            content_type: "",
+            extra: Vec::new(),
+        }
+    }
+
+    pub fn rpc_error(status: u16, e: &AppError, rid: u64) -> Reply {
+        Reply::json(
+            status,
+            &json!({"jsonrpc": "2.0", "error": e.to_json(rid), "id": null}),
+        )
+    }
+
+    pub fn not_allowed(allow: &str) -> Reply {
+        let mut r = Reply::text(405, "method not allowed");
+        r.extra.push(("Allow", allow.to_string()));
+        r
+    }
+
+    /// The body is not read: the connection is closed instead.
+    pub fn too_large() -> Reply {
+        let mut r = Reply::text(413, "request body too large");
+        r.extra.push(("Connection", "close".into()));
+        r
+    }
+
+    pub fn metrics(svc: &Services, queue_depth: usize) -> Reply {
+        let pg = svc.pg.state();
+        let redis = svc.redis.pool_state();
+        let events = &svc.events.stats;
+        let gauges = Gauges {
+            queue_depth,
+            queue_capacity: svc.config.server.queue_depth,
+            hash_queue_depth: svc.lane.queued(),
+            hash_shed: svc.lane.shed.load(Ordering::Relaxed),
+            pg_connections: pg.connections,
+            pg_idle: pg.idle_connections,
+            pg_max: svc.config.pg.pool_size,
+            redis_connections: redis.connections,
+            redis_idle: redis.idle_connections,
+            local_cache_enabled: svc.caches.is_enabled(),
+            events_written: events.written.load(Ordering::Relaxed),
+            events_dropped: events.dropped.load(Ordering::Relaxed),
+            events_failed: events.failed.load(Ordering::Relaxed),
+        };
+        let mut r = Reply::text(200, &svc.metrics.render(&gauges));
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r
+    }
+
+    /// 200 when PostgreSQL, Redis and MongoDB all answer; else 503 naming
+    /// each one that does not (never the error text).
+    pub fn readiness(svc: &Services) -> Reply {
+        let (pg, (redis, mongo)) = std::thread::scope(|s| {
+            let pg = s.spawn(|| {
+                crate::store::pg::get(
+                    &svc.pg,
+                    svc.config
+                        .pg
+                        .pool_timeout
+                        .min(std::time::Duration::from_secs(2)),
+                )
+                .and_then(|mut c| c.client.simple_query("SELECT 1").map_err(AppError::from))
+                .is_ok()
+            });
+            let redis = s.spawn(|| svc.redis.ping().is_ok());
+            let mongo = svc.mongo.ping().is_ok();
+            (
+                pg.join().unwrap_or(false),
+                (redis.join().unwrap_or(false), mongo),
+            )
+        });
+        let failing: Vec<&str> = [("postgres", pg), ("redis", redis), ("mongo", mongo)]
+            .into_iter()
+            .filter(|(_, ok)| !ok)
+            .map(|(name, _)| name)
+            .collect();
+        if failing.is_empty() {
+            Reply::json(200, &json!({"status": "ready"}))
+        } else {
+            Reply::json(503, &json!({"status": "unavailable", "failing": failing}))
+        }
+    }
+
+    /// Sends the reply and writes the access log line.
+    pub fn send(
+        self,
+        request: tiny_http::Request,
+        rid: u64,
+        arrived: Instant,
+        outcome: &str,
+        svc: &Services,
+    ) {
+        let method = request.method().to_string();
+        let path = request.url().split('?').next().unwrap_or("").to_string();
+        let status = self.status;
+        let len = self.body.len();
+        let mut response = Response::new(
+            self.status.into(),
+            Vec::new(),
+            Cursor::new(self.body),
+            Some(len),
+            None,
+        );
+        if !self.content_type.is_empty() {
+            if let Some(h) = header("Content-Type", self.content_type) {
+                response.add_header(h);
+            }
+        }
+        if let Some(h) = header("X-Request-Id", &rid.to_string()) {
+            response.add_header(h);
+        }
+        for (name, value) in &self.extra {
+            if let Some(h) = header(name, value) {
+                response.add_header(h);
+            }
+        }
+        if let Err(e) = request.respond(response) {
+            log::debug!("rid={rid} answer not delivered: {e}");
+        }
+        if svc.config.server.access_log {
+            log::info!(
+                "rid={rid} {method} {path} status={status} outcome={outcome} took_us={}",
+                arrived.elapsed().as_micros()
+            );
+        }
+    }
+}

@@ -1,0 +1,8 @@
+//! The model layer: what a handler asks for ("this user", "these users",
+//! "what does this token stand for") and how it is assembled: caches first,
+//! then independent fetches from PostgreSQL and MongoDB in parallel (rayon),
+//! then one value. Handlers never see where the parts came from.
+
+pub mod password;
+pub mod session;
+pub mod user;

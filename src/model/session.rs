@@ -1,0 +1,180 @@
+//! What a token stands for, answered from the fastest place that is
+//! correct: this process's cache, then Redis, then PostgreSQL (the source of
+//! truth, so a flushed or dead Redis logs nobody out). Revocations go the
+//! other way through [`forget`]: PostgreSQL first, then every cache.
+
+use std::sync::Arc;
+
+use chrono::{Duration as ChronoDuration, Utc};
+
+use crate::cache::{Invalidation, TokenInfo};
+use crate::domain::{Token, TokenHash, TokenKind};
+use crate::error::AppError;
+use crate::services::Ctx;
+use crate::store::sessions::{self, Pair};
+
+/// The active session behind an access token, or `None` for any token that
+/// is unknown, expired, revoked, of another kind, or whose user is inactive.
+pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppError> {
+    if Token::kind_of(token) != Some(TokenKind::Access) {
+        return Ok(None);
+    }
+    let svc = ctx.svc;
+    let hash = TokenHash::of(token);
+    let now = Utc::now().timestamp();
+    if let Some(info) = svc.caches.token(&hash.0, now) {
+        return Ok(Some(info));
+    }
+    let generation = svc.caches.generation();
+    let key = svc.redis.key("tok", hash.hex());
+    if let Ok(Some(bytes)) = svc.redis.get(&key) {
+        if let Ok(info) = serde_json::from_slice::<TokenInfo>(&bytes) {
+            if info.exp > now {
+                let info = Arc::new(info);
+                svc.caches.insert_token_if(generation, hash.0, info.clone());
+                return Ok(Some(info));
+            }
+        }
+    }
+    let found = {
+        let mut conn = ctx.pg()?;
+        sessions::by_access_token(&mut conn, &hash)?
+    };
+    let Some(s) = found else { return Ok(None) };
+    let exp = s.expires_at.timestamp();
+    if s.revoked || exp <= now || s.state != "active" {
+        return Ok(None);
+    }
+    let info = Arc::new(TokenInfo {
+        session_id: s.session_id,
+        user_id: s.user_id,
+        username: s.username,
+        roles: s.roles,
+        iat: s.issued_at.timestamp(),
+        exp,
+    });
+    if svc.caches.generation() == generation {
+        if let Ok(bytes) = serde_json::to_vec(&*info) {
+            let _ = svc.redis.set_many(&[(key, bytes, (exp - now) as u64)]);
+        }
+    }
+    svc.caches.insert_token_if(generation, hash.0, info.clone());
+    Ok(Some(info))
+}
+
+/// Like [`introspect`], but a token that is not active is -32030.
+pub fn require(ctx: &Ctx, token: &str) -> Result<Arc<TokenInfo>, AppError> {
+    introspect(ctx, token)?.ok_or(AppError::Unauthorized)
+}
+
+/// Drops tokens and users from every cache after PostgreSQL changed: the
+/// Redis entries, this process's entries, and (by publishing) every other
+/// instance's. Redis failures are logged: the local part always happens, and
+/// other instances run with their caches off while they cannot hear Redis.
+pub fn forget(ctx: &Ctx, tokens: &[TokenHash], what: &[Invalidation], extra_keys: &[String]) {
+    let svc = ctx.svc;
+    for inv in what {
+        svc.caches.apply(*inv);
+    }
+    let mut keys: Vec<String> = tokens
+        .iter()
+        .map(|h| svc.redis.key("tok", h.hex()))
+        .collect();
+    keys.extend_from_slice(extra_keys);
+    if let Err(e) = svc.redis.del(&keys) {
+        log::error!(
+            "rid={} {} cache entries not dropped from redis ({e:?}); they expire on their own",
+            ctx.rid,
+            keys.len()
+        );
+    }
+    let channel = svc.redis.channel();
+    for inv in what {
+        if let Err(e) = svc.redis.publish(&channel, &inv.encode()) {
+            log::error!("rid={} invalidation not published: {e:?}", ctx.rid);
+        }
+    }
+}
+
+/// Drops every cached token of the given sessions (already revoked in
+/// PostgreSQL).
+pub fn forget_sessions(ctx: &Ctx, session_ids: &[i64]) -> Result<(), AppError> {
+    if session_ids.is_empty() {
+        return Ok(());
+    }
+    let hashes = {
+        let mut conn = ctx.pg()?;
+        sessions::access_hashes_of_sessions(&mut conn.client, session_ids)?
+    };
+    let what: Vec<Invalidation> = session_ids
+        .iter()
+        .map(|s| Invalidation::Session(*s))
+        .collect();
+    forget(ctx, &hashes, &what, &[]);
+    Ok(())
+}
+
+/// Drops every cached token and the cached User of a user whose roles,
+/// state or password changed.
+pub fn forget_user(ctx: &Ctx, user_id: i64) -> Result<(), AppError> {
+    let hashes = {
+        let mut conn = ctx.pg()?;
+        sessions::access_hashes_of_user(&mut conn.client, user_id)?
+    };
+    forget(
+        ctx,
+        &hashes,
+        &[Invalidation::User(user_id)],
+        &[ctx.svc.redis.key("user", user_id)],
+    );
+    Ok(())
+}
+
+/// A freshly minted access + refresh pair, with what is stored of it.
+pub struct Minted {
+    pub access: String,
+    pub refresh: String,
+    pub access_hash: TokenHash,
+    pub refresh_hash: TokenHash,
+    pub access_ttl: i64,
+    pub refresh_ttl: i64,
+}
+
+impl Minted {
+    pub fn new(ctx: &Ctx) -> Result<Minted, AppError> {
+        let rng = |e: getrandom::Error| AppError::Internal(format!("OS random generator: {e}"));
+        let access = Token::generate(TokenKind::Access).map_err(rng)?;
+        let refresh = Token::generate(TokenKind::Refresh).map_err(rng)?;
+        Ok(Minted {
+            access_hash: access.hash(),
+            refresh_hash: refresh.hash(),
+            access: access.into_string(),
+            refresh: refresh.into_string(),
+            access_ttl: ctx.config().auth.access_ttl_s,
+            refresh_ttl: ctx.config().auth.refresh_ttl_s,
+        })
+    }
+
+    pub fn pair(&self) -> Pair<'_> {
+        let now = Utc::now();
+        Pair {
+            access: &self.access_hash,
+            access_expires: now + ChronoDuration::seconds(self.access_ttl),
+            refresh: &self.refresh_hash,
+            refresh_expires: now + ChronoDuration::seconds(self.refresh_ttl),
+        }
+    }
+
+    /// The answer of `auth.login` and `auth.refresh`.
+    pub fn answer(self, user_id: i64, session_id: i64) -> serde_json::Value {
+        serde_json::json!({
+            "user_id": user_id,
+            "session_id": session_id,
+            "access_token": self.access,
+            "refresh_token": self.refresh,
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "refresh_expires_in": self.refresh_ttl,
+        })
+    }
+}

@@ -1,0 +1,135 @@
+//! The User view: account and roles from PostgreSQL, profile from MongoDB,
+//! fetched in parallel and cached (in this process and in Redis). Every
+//! write that changes a User calls [`invalidate`] before it returns.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cache::Invalidation;
+use crate::error::AppError;
+use crate::services::Ctx;
+use crate::store::accounts::{self, Account};
+
+/// How long an assembled User stays in Redis.
+const REDIS_TTL_S: u64 = 300;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct User {
+    pub user_id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub state: String,
+    pub roles: Vec<String>,
+    pub profile: Map<String, Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
+    User {
+        user_id: account.id,
+        username: account.username,
+        email: account.email,
+        state: account.state,
+        roles: account.roles,
+        profile: profile.unwrap_or_default(),
+        created_at: rfc3339(account.created_at),
+        updated_at: rfc3339(account.updated_at),
+    }
+}
+
+/// One user, or `None` if there is no such account.
+pub fn get(ctx: &Ctx, id: i64) -> Result<Option<Arc<User>>, AppError> {
+    Ok(get_many(ctx, &[id])?.remove(&id))
+}
+
+/// The users among `ids` that exist, keyed by id. Costs a constant number of
+/// round trips whatever the count: local cache, one Redis MGET, then one
+/// PostgreSQL query and one MongoDB query in parallel for the rest.
+pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<User>>, AppError> {
+    let svc = ctx.svc;
+    let generation = svc.caches.generation();
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut missing: Vec<i64> = Vec::new();
+    for &id in ids {
+        if found.contains_key(&id) {
+            continue;
+        }
+        match svc.caches.user(id) {
+            Some(user) => {
+                found.insert(id, user);
+            }
+            None => missing.push(id),
+        }
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    if missing.is_empty() {
+        return Ok(found);
+    }
+
+    let keys: Vec<String> = missing.iter().map(|id| svc.redis.key("user", id)).collect();
+    let cached = svc.redis.mget(&keys).unwrap_or_default();
+    let mut still_missing = Vec::new();
+    for (i, id) in missing.iter().enumerate() {
+        let hit = cached
+            .get(i)
+            .and_then(|v| v.as_deref())
+            .and_then(|bytes| serde_json::from_slice::<User>(bytes).ok());
+        match hit {
+            Some(user) => {
+                let user = Arc::new(user);
+                svc.caches.insert_user_if(generation, user.clone());
+                found.insert(*id, user);
+            }
+            None => still_missing.push(*id),
+        }
+    }
+    if still_missing.is_empty() {
+        return Ok(found);
+    }
+
+    ctx.check_deadline()?;
+    let (accounts, profiles) = svc.fetch.join(
+        || -> Result<Vec<Account>, AppError> {
+            let mut conn = ctx.pg()?;
+            Ok(accounts::accounts(&mut conn, &still_missing)?)
+        },
+        || svc.mongo.profiles(&still_missing).map_err(AppError::from),
+    );
+    let (accounts, mut profiles) = (accounts?, profiles?);
+    let mut to_cache = Vec::with_capacity(accounts.len());
+    for account in accounts {
+        let id = account.id;
+        let user = Arc::new(assemble(account, profiles.remove(&id)));
+        if let Ok(bytes) = serde_json::to_vec(&*user) {
+            to_cache.push((svc.redis.key("user", id), bytes, REDIS_TTL_S));
+        }
+        svc.caches.insert_user_if(generation, user.clone());
+        found.insert(id, user);
+    }
+    // A cache that cannot be written is only a slower next read.
+    if svc.caches.generation() == generation {
+        let _ = svc.redis.set_many(&to_cache);
+    }
+    Ok(found)
+}
+
+/// Drops a user from every cache, here and (through Redis pub/sub) in every
+/// other instance, including the tokens that carry its roles.
+pub fn invalidate(ctx: &Ctx, id: i64) {
+    crate::model::session::forget(
+        ctx,
+        &[],
+        &[Invalidation::User(id)],
+        &[ctx.svc.redis.key("user", id)],
+    );
+}

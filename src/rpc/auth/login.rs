@@ -1,0 +1,221 @@
+//! `auth.login` and `auth.refresh`: password checks on the hashing lane,
+//! failed-login limits in Redis, session creation and refresh rotation with
+//! reuse detection.
+
+use chrono::Utc;
+use serde_json::Value;
+
+use crate::domain::{Email, Password, Token, TokenHash, TokenKind, Username};
+use crate::error::AppError;
+use crate::model::password::{self as pw, cost_of};
+use crate::model::session::{self, Minted};
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::mongo::LoginEvent;
+use crate::store::{accounts, sessions};
+
+/// Failed-login ceilings, as multiples of `[AUTH] LOGIN_MAX_FAILS`: the
+/// (login, ip) pair, the ip alone (many accounts from one address), and the
+/// login alone (one account from many addresses; high, so an attacker
+/// cannot keep its owner out, and only for the window: never permanent).
+const PAIR_FACTOR: u64 = 1;
+const IP_FACTOR: u64 = 4;
+const LOGIN_FACTOR: u64 = 10;
+
+/// A login string: usernames are lower-cased; an email is recognised by '@'.
+fn login_name(raw: &str) -> Result<String, AppError> {
+    if raw.contains('@') {
+        Ok(Email::parse(raw)
+            .map_err(|_| AppError::invalid("username", "invalid"))?
+            .as_str()
+            .to_string())
+    } else {
+        Ok(Username::parse(raw)?.as_str().to_string())
+    }
+}
+
+fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>, AppError> {
+    match p.opt_str(key)? {
+        Some(s) if s.len() > max => Err(AppError::invalid(key, "too_long")),
+        other => Ok(other),
+    }
+}
+
+struct Limits {
+    keys: Vec<(String, u64)>,
+}
+
+impl Limits {
+    fn new(ctx: &Ctx, login: &str, ip: Option<&str>) -> Limits {
+        let max = u64::from(ctx.config().auth.login_max_fails);
+        let r = &ctx.svc.redis;
+        let mut keys = vec![(r.key("rl:login", login), max * LOGIN_FACTOR)];
+        if let Some(ip) = ip {
+            keys.push((r.key("rl:pair", format!("{login}|{ip}")), max * PAIR_FACTOR));
+            keys.push((r.key("rl:ip", ip), max * IP_FACTOR));
+        }
+        Limits { keys }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys.iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// `RateLimited` if any ceiling is reached. Without Redis there is no
+    /// shared count: logins go on rather than lock everybody out.
+    fn check(&self, ctx: &Ctx) -> Result<(), AppError> {
+        let Ok(counts) = ctx.svc.redis.counters(&self.names()) else {
+            return Ok(());
+        };
+        let retry_after = counts
+            .iter()
+            .zip(&self.keys)
+            .filter(|((count, _), (_, ceiling))| count >= ceiling)
+            .map(|((_, ttl), _)| (*ttl).max(1))
+            .max();
+        match retry_after {
+            Some(retry_after) => Err(AppError::RateLimited { retry_after }),
+            None => Ok(()),
+        }
+    }
+
+    fn failed(&self, ctx: &Ctx) {
+        let _ = ctx
+            .svc
+            .redis
+            .bump(&self.names(), ctx.config().auth.login_window_s);
+    }
+
+    /// A success clears the pair's count (not the ip's or the login's).
+    fn succeeded(&self, ctx: &Ctx) {
+        let pair: Vec<String> = self
+            .keys
+            .iter()
+            .skip(1)
+            .take(1)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let _ = ctx.svc.redis.del(&pair);
+    }
+}
+
+pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let login = login_name(p.str("username")?)?;
+    let password = Password::for_login(p.str("password")?.to_string())?;
+    let ip = bounded(p, "ip", 64)?;
+    let user_agent = bounded(p, "user_agent", 512)?;
+    let event = |user_id: Option<i64>, ok: bool, reason: Option<&'static str>| {
+        ctx.svc.events.record(LoginEvent {
+            user_id,
+            username: login.clone(),
+            at_ms: Utc::now().timestamp_millis(),
+            ok,
+            ip: ip.map(str::to_string),
+            user_agent: user_agent.map(str::to_string),
+            reason,
+        });
+    };
+
+    let limits = Limits::new(ctx, &login, ip);
+    if let Err(e) = limits.check(ctx) {
+        event(None, false, Some("rate_limited"));
+        return Err(e);
+    }
+    let creds = {
+        let mut conn = ctx.pg()?;
+        accounts::credentials(&mut conn, &login)?
+    };
+    // An unknown login still costs one verification: same time, same answer.
+    let stored = creds
+        .as_ref()
+        .map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
+    let matches = pw::verify(ctx, &password, stored)?;
+    let creds = match creds {
+        Some(c) if matches => c,
+        other => {
+            limits.failed(ctx);
+            event(other.map(|c| c.id), false, Some("invalid_credentials"));
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+    if creds.state != "active" {
+        event(Some(creds.id), false, Some("account_inactive"));
+        return Err(AppError::AccountInactive(creds.state));
+    }
+    limits.succeeded(ctx);
+    upgrade_hash_later(ctx, creds.id, &creds.password_hash, &password);
+
+    let minted = Minted::new(ctx)?;
+    let session_id = {
+        let mut conn = ctx.pg()?;
+        let mut tx = conn.client.transaction()?;
+        let id = sessions::create(&mut tx, creds.id, ip, user_agent, &minted.pair())?;
+        tx.commit()?;
+        id
+    };
+    event(Some(creds.id), true, None);
+    Ok(minted.answer(creds.id, session_id))
+}
+
+/// A stored hash with a lower cost than configured is re-hashed after a
+/// successful login, in the background on the hashing lane (skipped if the
+/// lane is busy: the next login tries again).
+fn upgrade_hash_later(ctx: &Ctx, user_id: i64, old_hash: &str, password: &Password) {
+    let cost = ctx.config().auth.bcrypt_cost;
+    if cost_of(old_hash).is_some_and(|c| c >= cost) {
+        return;
+    }
+    let pool = ctx.svc.pg.clone();
+    let (old, plain) = (old_hash.to_string(), password.expose().to_string());
+    let queued = ctx.svc.lane.spawn(move || {
+        let Ok(new) = bcrypt::hash(plain, cost) else {
+            return;
+        };
+        let done = pool.get().map_err(|e| e.to_string()).and_then(|mut c| {
+            accounts::upgrade_password_hash(&mut c.client, user_id, &old, &new)
+                .map_err(|e| e.to_string())
+        });
+        if let Err(e) = done {
+            log::warn!("password hash of user {user_id} not upgraded: {e}");
+        }
+    });
+    if !queued {
+        log::debug!("hash upgrade of user {user_id} deferred: hashing lane busy");
+    }
+}
+
+pub fn refresh(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let presented = p.str("refresh_token")?;
+    if Token::kind_of(presented) != Some(TokenKind::Refresh) {
+        return Err(AppError::Unauthorized);
+    }
+    let hash = TokenHash::of(presented);
+    let minted = Minted::new(ctx)?;
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let Some(state) = sessions::lock_refresh(&mut tx, &hash)? else {
+        return Err(AppError::Unauthorized);
+    };
+    if state.spent {
+        // Reuse: someone holds a copy of a spent token. End the session.
+        let revoked = sessions::revoke(&mut tx, state.session_id)?;
+        tx.commit()?;
+        drop(conn);
+        if revoked {
+            log::warn!(
+                "rid={} refresh token reuse: session {} of user {} revoked",
+                ctx.rid,
+                state.session_id,
+                state.user_id
+            );
+        }
+        session::forget_sessions(ctx, &[state.session_id])?;
+        return Err(AppError::Unauthorized);
+    }
+    if state.expired || state.session_revoked || state.user_state != "active" {
+        return Err(AppError::Unauthorized);
+    }
+    sessions::rotate(&mut tx, &hash, state.session_id, &minted.pair())?;
+    tx.commit()?;
+    Ok(minted.answer(state.user_id, state.session_id))
+}

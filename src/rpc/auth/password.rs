@@ -1,0 +1,154 @@
+//! Accounts and passwords: `auth.register`, `auth.change_password`,
+//! `auth.request_password_reset`, `auth.reset_password`.
+
+use chrono::{Duration as ChronoDuration, Utc};
+use serde_json::{json, Value};
+
+use crate::domain::{
+    Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, Username,
+};
+use crate::error::AppError;
+use crate::model::password as pw;
+use crate::model::{session, user};
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::accounts::{self, InsertError, NewAccount};
+use crate::store::sessions;
+
+fn policy(ctx: &Ctx) -> PasswordPolicy {
+    PasswordPolicy {
+        min_score: ctx.config().auth.password_min_score,
+    }
+}
+
+pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let username = Username::parse(p.str("username")?)?;
+    let email = p.opt_str("email")?.map(Email::parse).transpose()?;
+    let profile = p
+        .get("profile")
+        .map(|v| ProfilePatch::parse(v, "profile"))
+        .transpose()?;
+    let email_str = email.as_ref().map(Email::as_str);
+    let password = policy(ctx).check(
+        p.str("password")?.to_string(),
+        "password",
+        username.as_str(),
+        email_str,
+    )?;
+
+    // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
+    // unique constraints still decide a race.
+    {
+        let mut conn = ctx.pg()?;
+        if let Some(field) = accounts::taken(&mut conn.client, username.as_str(), email_str)? {
+            return Err(AppError::Conflict(field));
+        }
+    }
+    let hash = pw::hash(ctx, &password)?;
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let new = NewAccount {
+        username: username.as_str(),
+        email: email_str,
+        password_hash: &hash,
+        state: "active",
+        roles: &[],
+    };
+    let user_id = match accounts::insert(&mut tx, &new) {
+        Ok(id) => id,
+        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
+        Err(InsertError::Db(e)) => return Err(e.into()),
+    };
+    // The profile is written before the account commits: if MongoDB fails,
+    // no account exists without the profile its caller asked for.
+    if let Some(profile) = &profile {
+        ctx.svc.mongo.update_profile(user_id, &profile.0)?;
+    }
+    tx.commit()?;
+    Ok(json!({"user_id": user_id}))
+}
+
+pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let info = session::require(ctx, p.str("token")?)?;
+    let old = Password::for_login(p.str("old_password")?.to_string())
+        .map_err(|_| AppError::InvalidCredentials)?;
+    let creds = {
+        let mut conn = ctx.pg()?;
+        accounts::credentials_by_id(&mut conn.client, info.user_id)?
+            .ok_or(AppError::Unauthorized)?
+    };
+    let new = policy(ctx).check(
+        p.str("new_password")?.to_string(),
+        "new_password",
+        &creds.username,
+        creds.email.as_deref(),
+    )?;
+    if !pw::verify(ctx, &old, &creds.password_hash)? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let hash = pw::hash(ctx, &new)?;
+    let revoked = {
+        let mut conn = ctx.pg()?;
+        let mut tx = conn.client.transaction()?;
+        accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
+        let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
+        tx.commit()?;
+        revoked
+    };
+    session::forget_sessions(ctx, &revoked)?;
+    user::invalidate(ctx, info.user_id);
+    Ok(json!({"revoked": revoked.len()}))
+}
+
+pub fn request_reset(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let login = match (p.opt_str("username")?, p.opt_str("email")?) {
+        (Some(u), None) => Username::parse(u)?.as_str().to_string(),
+        (None, Some(e)) => Email::parse(e)?.as_str().to_string(),
+        (Some(_), Some(_)) => return Err(AppError::invalid("email", "give_username_or_email")),
+        (None, None) => return Err(AppError::invalid("username", "missing")),
+    };
+    let token = Token::generate(TokenKind::Reset)
+        .map_err(|e| AppError::Internal(format!("OS random generator: {e}")))?;
+    let ttl = ctx.config().auth.reset_ttl_s;
+    let user_id = {
+        let mut conn = ctx.pg()?;
+        let user_id = accounts::id_by_login(&mut conn.client, &login)?.ok_or(AppError::NotFound)?;
+        sessions::create_reset(
+            &mut conn.client,
+            user_id,
+            &token.hash(),
+            Utc::now() + ChronoDuration::seconds(ttl),
+        )?;
+        user_id
+    };
+    Ok(json!({"user_id": user_id, "reset_token": token.into_string(), "expires_in": ttl}))
+}
+
+pub fn reset_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let presented = p.str("reset_token")?;
+    let raw_new = p.str("new_password")?.to_string();
+    if Token::kind_of(presented) != Some(TokenKind::Reset) {
+        return Err(AppError::Unauthorized);
+    }
+    let hash = TokenHash::of(presented);
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    // Taken inside the transaction: a refused new password rolls it back,
+    // so the token stays usable for a second try.
+    let user_id = sessions::take_reset(&mut tx, &hash)?.ok_or(AppError::Unauthorized)?;
+    let creds = accounts::credentials_by_id(&mut tx, user_id)?.ok_or(AppError::Unauthorized)?;
+    let new = policy(ctx).check(
+        raw_new,
+        "new_password",
+        &creds.username,
+        creds.email.as_deref(),
+    )?;
+    let new_hash = pw::hash(ctx, &new)?;
+    accounts::set_password_hash(&mut tx, user_id, &new_hash)?;
+    let revoked = sessions::revoke_all(&mut tx, user_id, None)?;
+    tx.commit()?;
+    drop(conn);
+    session::forget_sessions(ctx, &revoked)?;
+    user::invalidate(ctx, user_id);
+    Ok(json!({"revoked": revoked.len()}))
+}

@@ -1,0 +1,112 @@
+//! Token checks and session management: `auth.introspect`,
+//! `auth.authorize`, `auth.logout`, `auth.logout_all`, `auth.sessions`.
+
+use serde_json::{json, Value};
+
+use crate::domain::{pattern_matches, Token, TokenHash, TokenKind};
+use crate::error::AppError;
+use crate::model::session;
+use crate::model::user::rfc3339;
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::sessions;
+
+pub fn introspect(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    Ok(match session::introspect(ctx, p.str("token")?)? {
+        Some(info) => json!({
+            "active": true,
+            "user_id": info.user_id,
+            "username": info.username,
+            "session_id": info.session_id,
+            "roles": info.roles,
+            "exp": info.exp,
+            "iat": info.iat,
+        }),
+        None => json!({"active": false}),
+    })
+}
+
+pub fn authorize(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let token = p.str("token")?;
+    let permission = p.str("permission")?;
+    let valid = !permission.is_empty()
+        && permission.len() <= 128
+        && !permission.contains('*')
+        && !permission.chars().any(char::is_whitespace);
+    if !valid {
+        return Err(AppError::invalid("permission", "invalid"));
+    }
+    let Some(info) = session::introspect(ctx, token)? else {
+        return Ok(json!({"allowed": false, "reason": "invalid_token"}));
+    };
+    let roles = &ctx.config().roles;
+    let allowed = info
+        .roles
+        .iter()
+        .filter_map(|r| roles.get(r))
+        .flatten()
+        .any(|pattern| pattern_matches(pattern, permission));
+    Ok(if allowed {
+        json!({"allowed": true, "user_id": info.user_id})
+    } else {
+        json!({"allowed": false, "user_id": info.user_id, "reason": "missing_permission"})
+    })
+}
+
+/// Revokes the session of an access or a refresh token. An unknown or
+/// already revoked token answers `{revoked: false}`: logging out is
+/// idempotent.
+pub fn logout(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let token = p.str("token")?;
+    let refresh = match Token::kind_of(token) {
+        Some(TokenKind::Access) => false,
+        Some(TokenKind::Refresh) => true,
+        _ => return Ok(json!({"revoked": false})),
+    };
+    let hash = TokenHash::of(token);
+    let revoked = {
+        let mut conn = ctx.pg()?;
+        match sessions::session_of(&mut conn.client, &hash, refresh)? {
+            Some((session_id, _)) => {
+                sessions::revoke(&mut conn.client, session_id)?.then_some(session_id)
+            }
+            None => None,
+        }
+    };
+    if let Some(session_id) = revoked {
+        session::forget_sessions(ctx, &[session_id])?;
+    }
+    Ok(json!({"revoked": revoked.is_some()}))
+}
+
+pub fn logout_all(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let info = session::require(ctx, p.str("token")?)?;
+    let revoked = {
+        let mut conn = ctx.pg()?;
+        sessions::revoke_all(&mut conn.client, info.user_id, None)?
+    };
+    session::forget_sessions(ctx, &revoked)?;
+    Ok(json!({"revoked": revoked.len()}))
+}
+
+pub fn sessions(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let info = session::require(ctx, p.str("token")?)?;
+    let rows = {
+        let mut conn = ctx.pg()?;
+        sessions::live(&mut conn.client, info.user_id)?
+    };
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|s| {
+            json!({
+                "session_id": s.session_id,
+                "created_at": rfc3339(s.created_at),
+                "last_seen_at": rfc3339(s.last_seen_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+                "current": s.session_id == info.session_id,
+            })
+        })
+        .collect();
+    Ok(json!({"sessions": list}))
+}

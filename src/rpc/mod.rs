@@ -1,0 +1,213 @@
+//! JSON-RPC 2.0: the envelope (single calls, batches, notifications, ids),
+//! the method table, and dispatch. A handler sees typed params and returns
+//! a value or an [`AppError`]; everything about the wire format is here.
+
+pub mod auth;
+mod discover;
+mod params;
+pub mod user;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::config::ClientKey;
+use crate::domain::pattern_matches;
+use crate::error::AppError;
+use crate::services::{Ctx, Services};
+pub use params::Params;
+
+pub type Handler = fn(&Ctx, &Params) -> Result<Value, AppError>;
+
+/// One parameter, as dispatch checks it and `rpc.discover` describes it.
+pub struct Param {
+    pub name: &'static str,
+    pub required: bool,
+    /// A JSON Schema, as JSON text.
+    pub schema: &'static str,
+}
+
+pub struct Method {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub params: &'static [Param],
+    /// The result's JSON Schema, as JSON text.
+    pub result: &'static str,
+    pub handler: Handler,
+}
+
+const SYSTEM: &[Method] = &[
+    Method {
+        name: "ping",
+        summary: "Liveness of the RPC path itself: answers \"pong\".",
+        params: &[],
+        result: r#"{"const":"pong"}"#,
+        handler: |_, _| Ok(json!("pong")),
+    },
+    Method {
+        name: "rpc.discover",
+        summary: "This service's OpenRPC document.",
+        params: &[],
+        result: r#"{"type":"object"}"#,
+        handler: |_, _| Ok(discover::document()),
+    },
+];
+
+/// Every method, in the order `rpc.discover` lists them.
+pub fn methods() -> impl Iterator<Item = &'static Method> {
+    SYSTEM.iter().chain(auth::METHODS).chain(user::METHODS)
+}
+
+pub fn method_names() -> Vec<&'static str> {
+    methods().map(|m| m.name).collect()
+}
+
+fn find(name: &str) -> Option<&'static Method> {
+    methods().find(|m| m.name == name)
+}
+
+/// What became of one call: for the access log and metrics.
+pub struct CallRecord {
+    pub method: &'static str,
+    pub outcome: &'static str,
+}
+
+/// The answer to a whole HTTP body: `None` means 204 (notifications only).
+pub struct Answer {
+    pub body: Option<Value>,
+    pub calls: Vec<CallRecord>,
+}
+
+pub struct Request<'a> {
+    pub svc: &'a Services,
+    pub arrived: Instant,
+    pub deadline: Instant,
+    pub rid: u64,
+    pub client: Option<&'a ClientKey>,
+}
+
+fn error_response(id: Value, e: &AppError, rid: u64) -> Value {
+    json!({"jsonrpc": "2.0", "error": e.to_json(rid), "id": id})
+}
+
+/// Handles a whole body: one call or a batch.
+pub fn handle(req: &Request, body: &[u8]) -> Answer {
+    let mut calls = Vec::new();
+    let parsed: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) => {
+            record(req, &mut calls, "unknown", "parse_error");
+            return Answer {
+                body: Some(error_response(Value::Null, &AppError::ParseError, req.rid)),
+                calls,
+            };
+        }
+    };
+    let body = match parsed {
+        Value::Array(items)
+            if items.is_empty() || items.len() > req.svc.config.server.max_batch =>
+        {
+            record(req, &mut calls, "unknown", "invalid_request");
+            Some(error_response(
+                Value::Null,
+                &AppError::InvalidRequest,
+                req.rid,
+            ))
+        }
+        Value::Array(items) => {
+            let answers: Vec<Value> = items
+                .iter()
+                .filter_map(|item| call(req, item, &mut calls))
+                .collect();
+            (!answers.is_empty()).then_some(Value::Array(answers))
+        }
+        single => call(req, &single, &mut calls),
+    };
+    Answer { body, calls }
+}
+
+fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outcome: &'static str) {
+    req.svc
+        .metrics
+        .observe(method, outcome, req.arrived.elapsed());
+    calls.push(CallRecord { method, outcome });
+}
+
+/// One call; `None` for a notification.
+fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<Value> {
+    let obj = raw.as_object();
+    let id = obj.and_then(|o| o.get("id"));
+    let valid_id = matches!(
+        id,
+        None | Some(Value::Null | Value::Number(_) | Value::String(_))
+    );
+    let method_name = obj.and_then(|o| o.get("method")).and_then(Value::as_str);
+    let well_formed = obj.is_some_and(|o| o.get("jsonrpc") == Some(&json!("2.0")))
+        && valid_id
+        && method_name.is_some()
+        && matches!(
+            obj.and_then(|o| o.get("params")),
+            None | Some(Value::Object(_) | Value::Array(_))
+        );
+    let answer_id = if valid_id {
+        id.cloned().unwrap_or(Value::Null)
+    } else {
+        Value::Null
+    };
+    let (Some(name), true) = (method_name, well_formed) else {
+        record(req, calls, "unknown", "invalid_request");
+        return Some(error_response(
+            answer_id,
+            &AppError::InvalidRequest,
+            req.rid,
+        ));
+    };
+    let is_notification = id.is_none();
+    let method = find(name);
+    let label = method.map_or("unknown", |m| m.name);
+    let result = match method {
+        None => Err(AppError::MethodNotFound),
+        Some(m) => run(req, m, obj.and_then(|o| o.get("params"))),
+    };
+    record(
+        req,
+        calls,
+        label,
+        result.as_ref().map_or_else(AppError::outcome, |_| "ok"),
+    );
+    if is_notification {
+        if let Err(e) = &result {
+            e.to_json(req.rid); // logs a hidden cause, if any
+        }
+        return None;
+    }
+    Some(match result {
+        Ok(value) => json!({"jsonrpc": "2.0", "result": value, "id": answer_id}),
+        Err(e) => error_response(answer_id, &e, req.rid),
+    })
+}
+
+fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Value, AppError> {
+    if let Some(client) = req.client {
+        if !client
+            .methods
+            .iter()
+            .any(|p| pattern_matches(p, method.name))
+        {
+            return Err(AppError::Forbidden);
+        }
+    }
+    let names: Vec<&str> = method.params.iter().map(|p| p.name).collect();
+    let params = Params::new(raw_params, &names)?;
+    let ctx = Ctx {
+        svc: req.svc,
+        deadline: req.deadline,
+        rid: req.rid,
+    };
+    ctx.check_deadline()?;
+    match catch_unwind(AssertUnwindSafe(|| (method.handler)(&ctx, &params))) {
+        Ok(result) => result,
+        Err(_) => Err(AppError::Internal(format!("{} panicked", method.name))),
+    }
+}

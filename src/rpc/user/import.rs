@@ -1,0 +1,161 @@
+//! `user.import`: up to 1000 accounts in one call, from plain passwords or
+//! existing bcrypt hashes. Each row is all-or-nothing (account, roles and
+//! profile in one transaction); the batch is not: a bad row is reported by
+//! its index and the others go on. Rows not reached before the deadline are
+//! reported with -32001 and can be sent again.
+
+use serde_json::{json, Map, Value};
+
+use crate::domain::{Email, PasswordPolicy, ProfilePatch, Role, UserState, Username};
+use crate::error::AppError;
+use crate::model::password as pw;
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::accounts::{self, InsertError, NewAccount};
+
+const MAX_ROWS: usize = 1000;
+const FIELDS: &[&str] = &[
+    "username",
+    "email",
+    "password",
+    "password_hash",
+    "state",
+    "roles",
+    "profile",
+];
+
+struct Row {
+    username: Username,
+    email: Option<Email>,
+    hash: String,
+    state: UserState,
+    roles: Vec<String>,
+    profile: Option<ProfilePatch>,
+}
+
+fn text<'a>(row: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, AppError> {
+    match row.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(AppError::invalid(key, "not_a_string")),
+    }
+}
+
+fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
+    let Value::Object(row) = raw else {
+        return Err(AppError::invalid("row", "not_an_object"));
+    };
+    if let Some(unknown) = row.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(AppError::invalid(unknown.clone(), "unknown_field"));
+    }
+    let username = Username::parse(
+        text(row, "username")?.ok_or_else(|| AppError::invalid("username", "missing"))?,
+    )?;
+    let email = text(row, "email")?.map(Email::parse).transpose()?;
+    let state = match text(row, "state")? {
+        None => UserState::Active,
+        Some(s) => UserState::parse(s).ok_or_else(|| AppError::invalid("state", "invalid"))?,
+    };
+    let roles = match row.get("roles") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|r| {
+                let r = Role::parse(r.as_str().unwrap_or(""))?;
+                if ctx.config().roles.contains_key(r.as_str()) {
+                    Ok(r.as_str().to_string())
+                } else {
+                    Err(AppError::invalid("roles", "unknown_role"))
+                }
+            })
+            .collect::<Result<_, AppError>>()?,
+        Some(_) => return Err(AppError::invalid("roles", "not_an_array")),
+    };
+    let profile = match row.get("profile") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(ProfilePatch::parse(v, "profile")?),
+    };
+    let hash = match (text(row, "password")?, text(row, "password_hash")?) {
+        (Some(_), Some(_)) => {
+            return Err(AppError::invalid("password_hash", "give_password_or_hash"))
+        }
+        (None, None) => return Err(AppError::invalid("password", "missing")),
+        (None, Some(h)) if pw::is_bcrypt(h) => h.to_string(),
+        (None, Some(_)) => return Err(AppError::invalid("password_hash", "not_bcrypt")),
+        (Some(plain), None) => {
+            let policy = PasswordPolicy {
+                min_score: ctx.config().auth.password_min_score,
+            };
+            let password = policy.check(
+                plain.to_string(),
+                "password",
+                username.as_str(),
+                email.as_ref().map(Email::as_str),
+            )?;
+            pw::hash(ctx, &password)?
+        }
+    };
+    Ok(Row {
+        username,
+        email,
+        hash,
+        state,
+        roles,
+        profile,
+    })
+}
+
+fn store_row(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let new = NewAccount {
+        username: row.username.as_str(),
+        email: row.email.as_ref().map(Email::as_str),
+        password_hash: &row.hash,
+        state: row.state.as_str(),
+        roles: &row.roles,
+    };
+    let id = match accounts::insert(&mut tx, &new) {
+        Ok(id) => id,
+        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
+        Err(InsertError::Db(e)) => return Err(e.into()),
+    };
+    if let Some(profile) = &row.profile {
+        ctx.svc.mongo.update_profile(id, &profile.0)?;
+    }
+    tx.commit()?;
+    Ok(id)
+}
+
+pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let rows = p.array("users")?;
+    if rows.len() > MAX_ROWS {
+        return Err(AppError::invalid("users", "too_many"));
+    }
+    let mut imported = 0;
+    let mut errors = Vec::new();
+    for (index, raw) in rows.iter().enumerate() {
+        let result = ctx
+            .check_deadline()
+            .and_then(|()| parse_row(ctx, raw))
+            .and_then(|row| store_row(ctx, &row));
+        match result {
+            Ok(_) => imported += 1,
+            Err(e) => {
+                let mut entry = json!({"index": index, "code": e.code()});
+                match &e {
+                    AppError::InvalidParams(i) => {
+                        entry["field"] = json!(i.field);
+                        entry["reason"] = json!(i.reason);
+                    }
+                    AppError::Conflict(field) => entry["field"] = json!(field),
+                    _ => {
+                        e.to_json(ctx.rid); // logs a hidden cause
+                    }
+                }
+                errors.push(entry);
+            }
+        }
+    }
+    Ok(json!({"imported": imported, "errors": errors}))
+}

@@ -1,0 +1,152 @@
+//! Reads: `user.get`, `user.gets`, `user.find`, `user.search`,
+//! `user.login_history`.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::domain::{Email, Role, UserState, Username};
+use crate::error::AppError;
+use crate::model::user::{self, rfc3339};
+use crate::rpc::params::as_i64;
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::accounts::{self, Search};
+
+const MAX_GETS: usize = 1000;
+
+pub fn get(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let user = user::get(ctx, p.i64("user_id")?)?.ok_or(AppError::NotFound)?;
+    Ok(json!(*user))
+}
+
+/// Users in the order first requested, each once; unknown ids in `missing`,
+/// each once, in request order.
+pub fn gets(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let raw = p.array("user_ids")?;
+    if raw.len() > MAX_GETS {
+        return Err(AppError::invalid("user_ids", "too_many"));
+    }
+    let mut ids = Vec::with_capacity(raw.len());
+    let mut seen = HashSet::with_capacity(raw.len());
+    for (i, v) in raw.iter().enumerate() {
+        let id = as_i64(v)
+            .ok_or_else(|| AppError::invalid(format!("user_ids[{i}]"), "not_an_integer"))?;
+        if seen.insert(id) {
+            ids.push(id);
+        }
+    }
+    let mut found = user::get_many(ctx, &ids)?;
+    let mut users = Vec::with_capacity(found.len());
+    let mut missing = Vec::new();
+    for id in ids {
+        match found.remove(&id) {
+            Some(u) => users.push(json!(*u)),
+            None => missing.push(id),
+        }
+    }
+    Ok(json!({"users": users, "missing": missing}))
+}
+
+pub fn find(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let login = match (p.opt_str("username")?, p.opt_str("email")?) {
+        (Some(u), None) => Username::parse(u)?.as_str().to_string(),
+        (None, Some(e)) => Email::parse(e)?.as_str().to_string(),
+        (Some(_), Some(_)) => return Err(AppError::invalid("email", "give_username_or_email")),
+        (None, None) => return Err(AppError::invalid("username", "missing")),
+    };
+    let id = {
+        let mut conn = ctx.pg()?;
+        accounts::id_by_login(&mut conn.client, &login)?
+    };
+    let user = match id {
+        Some(id) => user::get(ctx, id)?,
+        None => None,
+    };
+    Ok(json!(*user.ok_or(AppError::NotFound)?))
+}
+
+fn time(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
+    p.opt_str(key)?
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| AppError::invalid(key, "not_rfc3339"))
+        })
+        .transpose()
+}
+
+/// The cursor is the last id of the previous page, as an opaque string.
+pub fn search(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let limit = p.limit("limit", 20, 100)?;
+    let state = p
+        .opt_str("state")?
+        .map(|s| UserState::parse(s).ok_or_else(|| AppError::invalid("state", "invalid")))
+        .transpose()?;
+    let role = p.opt_str("role")?.map(Role::parse).transpose()?;
+    let query = match p.opt_str("query")? {
+        Some(q) if q.len() > 254 => return Err(AppError::invalid("query", "too_long")),
+        Some(q) => Some(q.trim().to_lowercase()).filter(|q| !q.is_empty()),
+        None => None,
+    };
+    let after_id = match p.opt_str("cursor")? {
+        None => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .map_err(|_| AppError::invalid("cursor", "invalid"))?,
+    };
+    let search = Search {
+        prefix: query,
+        state: state.map(|s| s.as_str().to_string()),
+        role: role.map(|r| r.as_str().to_string()),
+        created_after: time(p, "created_after")?,
+        created_before: time(p, "created_before")?,
+        after_id,
+        limit: limit + 1,
+    };
+    let mut accounts = {
+        let mut conn = ctx.pg()?;
+        accounts::search(&mut conn.client, &search)?
+    };
+    let more = accounts.len() as i64 > limit;
+    accounts.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| accounts.last().map(|a| a.id.to_string()))
+        .flatten();
+    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
+    let mut found = user::get_many(ctx, &ids)?;
+    let users: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .map(|u| json!(*u))
+        .collect();
+    Ok(json!({"users": users, "next_cursor": next_cursor}))
+}
+
+pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let user_id = p.i64("user_id")?;
+    let limit = p.limit("limit", 20, 100)?;
+    {
+        let mut conn = ctx.pg()?;
+        if !accounts::exists(&mut conn.client, user_id)? {
+            return Err(AppError::NotFound);
+        }
+    }
+    let events: Vec<Value> = ctx
+        .svc
+        .mongo
+        .recent_events(user_id, limit)?
+        .into_iter()
+        .map(|e| {
+            json!({
+                "at": DateTime::<Utc>::from_timestamp_millis(e.at_ms).map(rfc3339),
+                "ok": e.ok,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "reason": e.reason,
+            })
+        })
+        .collect();
+    Ok(json!({"events": events}))
+}

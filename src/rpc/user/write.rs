@@ -1,0 +1,92 @@
+//! Writes: `user.update_profile`, `user.set_state`, `user.grant_role`,
+//! `user.revoke_role`. Each changes the source of truth, then drops every
+//! cached copy, then answers with the fresh User.
+
+use serde_json::{json, Value};
+
+use crate::domain::{ProfilePatch, Role, UserState};
+use crate::error::AppError;
+use crate::model::{session, user};
+use crate::rpc::Params;
+use crate::services::Ctx;
+use crate::store::{accounts, sessions};
+
+fn fresh(ctx: &Ctx, id: i64) -> Result<Value, AppError> {
+    Ok(json!(*user::get(ctx, id)?.ok_or(AppError::NotFound)?))
+}
+
+pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let id = p.i64("user_id")?;
+    let raw = p
+        .get("profile")
+        .ok_or_else(|| AppError::invalid("profile", "missing"))?;
+    let patch = ProfilePatch::parse(raw, "profile")?;
+    {
+        let mut conn = ctx.pg()?;
+        if !accounts::touch(&mut conn.client, id)? {
+            return Err(AppError::NotFound);
+        }
+    }
+    ctx.svc.mongo.update_profile(id, &patch.0)?;
+    user::invalidate(ctx, id);
+    fresh(ctx, id)
+}
+
+pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let id = p.i64("user_id")?;
+    let state =
+        UserState::parse(p.str("state")?).ok_or_else(|| AppError::invalid("state", "invalid"))?;
+    let revoked = {
+        let mut conn = ctx.pg()?;
+        let mut tx = conn.client.transaction()?;
+        if !accounts::set_state(&mut tx, id, state.as_str())? {
+            return Err(AppError::NotFound);
+        }
+        let revoked = if state == UserState::Active {
+            Vec::new()
+        } else {
+            sessions::revoke_all(&mut tx, id, None)?
+        };
+        tx.commit()?;
+        revoked
+    };
+    session::forget_sessions(ctx, &revoked)?;
+    session::forget_user(ctx, id)?;
+    fresh(ctx, id)
+}
+
+fn role(ctx: &Ctx, p: &Params) -> Result<(i64, Role), AppError> {
+    let id = p.i64("user_id")?;
+    let role = Role::parse(p.str("role")?)?;
+    if !ctx.config().roles.contains_key(role.as_str()) {
+        return Err(AppError::invalid("role", "unknown_role"));
+    }
+    Ok((id, role))
+}
+
+pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let (id, role) = role(ctx, p)?;
+    {
+        let mut conn = ctx.pg()?;
+        if !accounts::exists(&mut conn.client, id)? {
+            return Err(AppError::NotFound);
+        }
+        accounts::grant_role(&mut conn.client, id, role.as_str())?;
+    }
+    session::forget_user(ctx, id)?;
+    fresh(ctx, id)
+}
+
+pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+    let id = p.i64("user_id")?;
+    let role = Role::parse(p.str("role")?)?;
+    {
+        let mut conn = ctx.pg()?;
+        if !accounts::exists(&mut conn.client, id)? {
+            return Err(AppError::NotFound);
+        }
+        accounts::revoke_role(&mut conn.client, id, role.as_str())?;
+    }
+    session::forget_user(ctx, id)?;
+    fresh(ctx, id)
+}

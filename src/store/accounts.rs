@@ -1,0 +1,352 @@
+//! PostgreSQL queries on accounts and their roles (the `users` and
+//! `user_roles` tables). Reads used on hot paths go through the connection's
+//! prepared statements; writes take the caller's transaction.
+
+use chrono::{DateTime, Utc};
+use postgres::error::SqlState;
+use postgres::{GenericClient, Row};
+
+use super::pg::PgConn;
+
+/// An account as the User view needs it (no password hash).
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub state: String,
+    pub roles: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What login needs. `Debug` hides the hash.
+pub struct Credentials {
+    pub id: i64,
+    pub username: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub state: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Credentials {{ id: {}, password_hash: *** }}", self.id)
+    }
+}
+
+/// Why an insert did not happen.
+#[derive(Debug)]
+pub enum InsertError {
+    /// A unique constraint: `username` or `email`.
+    Conflict(&'static str),
+    Db(postgres::Error),
+}
+
+impl From<postgres::Error> for InsertError {
+    fn from(e: postgres::Error) -> InsertError {
+        match conflict_field(&e) {
+            Some(field) => InsertError::Conflict(field),
+            None => InsertError::Db(e),
+        }
+    }
+}
+
+/// The field a unique violation is about, if it is one.
+pub fn conflict_field(e: &postgres::Error) -> Option<&'static str> {
+    let db = e.as_db_error()?;
+    if db.code() != &SqlState::UNIQUE_VIOLATION {
+        return None;
+    }
+    match db.constraint() {
+        Some("users_username_key") => Some("username"),
+        Some("users_email_key") => Some("email"),
+        _ => None,
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
+     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role)";
+
+const BY_ID: &str = "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
+     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
+     FROM users u WHERE u.id = $1";
+const BY_IDS: &str = "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
+     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
+     FROM users u WHERE u.id = ANY($1)";
+
+fn account_from(row: &Row) -> Result<Account, postgres::Error> {
+    Ok(Account {
+        id: row.try_get(0)?,
+        username: row.try_get(1)?,
+        email: row.try_get(2)?,
+        state: row.try_get(3)?,
+        created_at: row.try_get(4)?,
+        updated_at: row.try_get(5)?,
+        roles: row.try_get(6)?,
+    })
+}
+
+pub fn account(conn: &mut PgConn, id: i64) -> Result<Option<Account>, postgres::Error> {
+    let st = conn.prepared(BY_ID)?;
+    conn.client
+        .query_opt(&st, &[&id])?
+        .as_ref()
+        .map(account_from)
+        .transpose()
+}
+
+/// The accounts among `ids` that exist, in no particular order: one query.
+pub fn accounts(conn: &mut PgConn, ids: &[i64]) -> Result<Vec<Account>, postgres::Error> {
+    let st = conn.prepared(BY_IDS)?;
+    conn.client
+        .query(&st, &[&ids])?
+        .iter()
+        .map(account_from)
+        .collect()
+}
+
+const CREDENTIALS: &str =
+    "SELECT id, username, email, password_hash, state FROM users WHERE username = $1 OR email = $1";
+
+/// Looks a login up by username or email (both stored lower-cased).
+pub fn credentials(conn: &mut PgConn, login: &str) -> Result<Option<Credentials>, postgres::Error> {
+    let st = conn.prepared(CREDENTIALS)?;
+    let rows = conn.client.query(&st, &[&login])?;
+    // A username never contains '@' and an email always does, so at most
+    // one row matches; prefer the username match regardless.
+    let row = rows
+        .iter()
+        .find(|r| r.get::<_, String>(1) == login)
+        .or_else(|| rows.first());
+    row.map(credentials_from).transpose()
+}
+
+pub fn credentials_by_id(
+    client: &mut impl GenericClient,
+    id: i64,
+) -> Result<Option<Credentials>, postgres::Error> {
+    client
+        .query_opt(
+            "SELECT id, username, email, password_hash, state FROM users WHERE id = $1",
+            &[&id],
+        )?
+        .as_ref()
+        .map(credentials_from)
+        .transpose()
+}
+
+fn credentials_from(row: &Row) -> Result<Credentials, postgres::Error> {
+    Ok(Credentials {
+        id: row.try_get(0)?,
+        username: row.try_get(1)?,
+        email: row.try_get(2)?,
+        password_hash: row.try_get(3)?,
+        state: row.try_get(4)?,
+    })
+}
+
+pub fn id_by_login(
+    client: &mut impl GenericClient,
+    login: &str,
+) -> Result<Option<i64>, postgres::Error> {
+    Ok(client
+        .query_opt(
+            "SELECT id FROM users WHERE username = $1 OR email = $1",
+            &[&login],
+        )?
+        .map(|r| r.get(0)))
+}
+
+pub fn exists(client: &mut impl GenericClient, id: i64) -> Result<bool, postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM users WHERE id = $1", &[&id])?
+        .is_some())
+}
+
+/// Which of `username` / `email` is taken already (a cheap pre-check before
+/// spending a bcrypt hash; the unique constraints still decide).
+pub fn taken(
+    client: &mut impl GenericClient,
+    username: &str,
+    email: Option<&str>,
+) -> Result<Option<&'static str>, postgres::Error> {
+    let row = client.query_one(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE username = $1), \
+                EXISTS (SELECT 1 FROM users WHERE email = $2)",
+        &[&username, &email],
+    )?;
+    Ok(if row.get(0) {
+        Some("username")
+    } else if row.get(1) {
+        Some("email")
+    } else {
+        None
+    })
+}
+
+pub struct NewAccount<'a> {
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub state: &'a str,
+    pub roles: &'a [String],
+}
+
+pub fn insert(client: &mut impl GenericClient, new: &NewAccount) -> Result<i64, InsertError> {
+    let id: i64 = client
+        .query_one(
+            "INSERT INTO users (username, email, password_hash, state) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&new.username, &new.email, &new.password_hash, &new.state],
+        )?
+        .get(0);
+    for role in new.roles {
+        client.execute(
+            "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&id, role],
+        )?;
+    }
+    Ok(id)
+}
+
+pub fn set_password_hash(
+    client: &mut impl GenericClient,
+    id: i64,
+    hash: &str,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        &[&id, &hash],
+    )?;
+    Ok(())
+}
+
+/// Replaces a hash only if it is still the one we verified (a re-hash after
+/// login must not undo a concurrent password change).
+pub fn upgrade_password_hash(
+    client: &mut impl GenericClient,
+    id: i64,
+    old: &str,
+    new: &str,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "UPDATE users SET password_hash = $3 WHERE id = $1 AND password_hash = $2",
+        &[&id, &old, &new],
+    )?;
+    Ok(())
+}
+
+/// `false` if there is no such user.
+pub fn set_state(
+    client: &mut impl GenericClient,
+    id: i64,
+    state: &str,
+) -> Result<bool, postgres::Error> {
+    Ok(client.execute(
+        "UPDATE users SET state = $2, updated_at = now() WHERE id = $1",
+        &[&id, &state],
+    )? == 1)
+}
+
+pub fn touch(client: &mut impl GenericClient, id: i64) -> Result<bool, postgres::Error> {
+    Ok(client.execute("UPDATE users SET updated_at = now() WHERE id = $1", &[&id])? == 1)
+}
+
+pub fn grant_role(
+    client: &mut impl GenericClient,
+    id: i64,
+    role: &str,
+) -> Result<(), postgres::Error> {
+    if client.execute(
+        "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        &[&id, &role],
+    )? == 1
+    {
+        touch(client, id)?;
+    }
+    Ok(())
+}
+
+pub fn revoke_role(
+    client: &mut impl GenericClient,
+    id: i64,
+    role: &str,
+) -> Result<(), postgres::Error> {
+    if client.execute(
+        "DELETE FROM user_roles WHERE user_id = $1 AND role = $2",
+        &[&id, &role],
+    )? == 1
+    {
+        touch(client, id)?;
+    }
+    Ok(())
+}
+
+/// Filters of `user.search`; every one optional.
+#[derive(Debug, Default)]
+pub struct Search {
+    pub prefix: Option<String>,
+    pub state: Option<String>,
+    pub role: Option<String>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+    pub after_id: i64,
+    pub limit: i64,
+}
+
+/// Keyset pagination by id: `id > after_id ORDER BY id LIMIT n`, so pages
+/// never skip or repeat a row, whatever is inserted meanwhile.
+pub fn search(
+    client: &mut impl GenericClient,
+    s: &Search,
+) -> Result<Vec<Account>, postgres::Error> {
+    let pattern = s.prefix.as_deref().map(|p| format!("{}%", escape_like(p)));
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM users u WHERE u.id > $1 \
+         AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
+         AND ($3::text IS NULL OR u.state = $3) \
+         AND ($4::text IS NULL OR EXISTS \
+              (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
+         AND ($5::timestamptz IS NULL OR u.created_at > $5) \
+         AND ($6::timestamptz IS NULL OR u.created_at < $6) \
+         ORDER BY u.id LIMIT $7"
+    );
+    client
+        .query(
+            &sql,
+            &[
+                &s.after_id,
+                &pattern,
+                &s.state,
+                &s.role,
+                &s.created_after,
+                &s.created_before,
+                &s.limit,
+            ],
+        )?
+        .iter()
+        .map(account_from)
+        .collect()
+}
+
+fn escape_like(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_wildcards_in_a_search_prefix_are_literal() {
+        assert_eq!(escape_like("a_b%c\\"), "a\\_b\\%c\\\\");
+    }
+}

@@ -1,0 +1,11 @@
+//! Storage: one module per backing service, each a set of narrow functions
+//! per query. Nothing here knows about JSON-RPC; lookups return
+//! `Result<Option<T>>` so a database error is never mistaken for "not found".
+
+pub mod accounts;
+pub mod mongo;
+pub mod pg;
+pub mod redis;
+pub mod sessions;
+
+mod migrations;

@@ -1,0 +1,189 @@
+//! MongoDB through the `mongodb` crate's sync API: profile documents
+//! (`_id` = user id) and login events.
+
+use std::collections::HashMap;
+
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::options::{ClientOptions, IndexOptions};
+use mongodb::sync::{Client, Collection, Database};
+use mongodb::IndexModel;
+use serde_json::{Map, Value};
+
+use crate::config::MongoConfig;
+
+pub type Result<T> = std::result::Result<T, mongodb::error::Error>;
+
+pub struct Mongo {
+    db: Database,
+    profiles: Collection<Document>,
+    events: Collection<Document>,
+}
+
+/// A login attempt as stored.
+#[derive(Debug, Clone)]
+pub struct LoginEvent {
+    pub user_id: Option<i64>,
+    pub username: String,
+    pub at_ms: i64,
+    pub ok: bool,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub reason: Option<&'static str>,
+}
+
+impl Mongo {
+    pub fn connect(cfg: &MongoConfig) -> std::result::Result<Mongo, String> {
+        let mut options = ClientOptions::parse(&cfg.uri)
+            .run()
+            .map_err(|_| "[MONGO] MONGO_MAIN_URI is not a valid MongoDB URI".to_string())?;
+        let db_name = options.default_database.clone().ok_or_else(|| {
+            "[MONGO] MONGO_MAIN_URI names no database: expected mongodb://host:port/<database>"
+                .to_string()
+        })?;
+        options.max_pool_size = Some(cfg.pool_size);
+        options.server_selection_timeout = Some(cfg.timeout);
+        options.connect_timeout = Some(cfg.connect_timeout);
+        options.app_name = Some("profiteer".into());
+        let client = Client::with_options(options)
+            .map_err(|e| format!("[MONGO] MONGO_MAIN_URI: cannot create a client: {e}"))?;
+        let db = client.database(&db_name);
+        Ok(Mongo {
+            profiles: db.collection("profiles"),
+            events: db.collection("login_events"),
+            db,
+        })
+    }
+
+    /// Creates the indexes login history needs; safe to repeat.
+    pub fn ensure_indexes(&self) -> Result<()> {
+        let model = IndexModel::builder()
+            .keys(doc! {"user_id": 1, "at": -1})
+            .options(IndexOptions::builder().name("user_at".to_string()).build())
+            .build();
+        self.events.create_index(model).run().map(|_| ())
+    }
+
+    pub fn ping(&self) -> Result<()> {
+        self.db.run_command(doc! {"ping": 1}).run().map(|_| ())
+    }
+
+    pub fn profile(&self, id: i64) -> Result<Option<Map<String, Value>>> {
+        Ok(self
+            .profiles
+            .find_one(doc! {"_id": id})
+            .run()?
+            .map(document_to_json))
+    }
+
+    pub fn profiles(&self, ids: &[i64]) -> Result<HashMap<i64, Map<String, Value>>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let cursor = self.profiles.find(doc! {"_id": {"$in": ids}}).run()?;
+        for document in cursor {
+            let document = document?;
+            if let Ok(id) = document.get_i64("_id") {
+                out.insert(id, document_to_json(document));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets (`Some`) and removes (`None`) profile fields; creates the document
+    /// if there was none.
+    pub fn update_profile(&self, id: i64, changes: &[(String, Option<Value>)]) -> Result<()> {
+        let mut set = Document::new();
+        let mut unset = Document::new();
+        for (key, value) in changes {
+            match value {
+                Some(v) => set.insert(key.clone(), json_to_bson(v)),
+                None => unset.insert(key.clone(), ""),
+            };
+        }
+        let mut update = Document::new();
+        if !set.is_empty() {
+            update.insert("$set", set);
+        }
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
+        if update.is_empty() {
+            return Ok(());
+        }
+        self.profiles
+            .update_one(doc! {"_id": id}, update)
+            .upsert(true)
+            .run()
+            .map(|_| ())
+    }
+
+    pub fn insert_events(&self, events: &[LoginEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let docs = events.iter().map(|e| {
+            doc! {
+                "user_id": e.user_id.map_or(Bson::Null, Bson::Int64),
+                "username": &e.username,
+                "at": mongodb::bson::DateTime::from_millis(e.at_ms),
+                "ok": e.ok,
+                "ip": e.ip.clone().map_or(Bson::Null, Bson::String),
+                "user_agent": e.user_agent.clone().map_or(Bson::Null, Bson::String),
+                "reason": e.reason.map_or(Bson::Null, |r| Bson::String(r.into())),
+            }
+        });
+        self.events
+            .insert_many(docs)
+            .ordered(false)
+            .run()
+            .map(|_| ())
+    }
+
+    /// The newest `limit` events of a user, newest first.
+    pub fn recent_events(&self, user_id: i64, limit: i64) -> Result<Vec<LoginEvent>> {
+        let cursor = self
+            .events
+            .find(doc! {"user_id": user_id})
+            .sort(doc! {"at": -1, "_id": -1})
+            .limit(limit)
+            .run()?;
+        let mut out = Vec::new();
+        for document in cursor {
+            let d = document?;
+            let text = |k: &str| d.get_str(k).ok().map(str::to_string);
+            out.push(LoginEvent {
+                user_id: Some(user_id),
+                username: text("username").unwrap_or_default(),
+                at_ms: d.get_datetime("at").map_or(0, |t| t.timestamp_millis()),
+                ok: d.get_bool("ok").unwrap_or(false),
+                ip: text("ip"),
+                user_agent: text("user_agent"),
+                reason: d.get_str("reason").ok().map(reason_label),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Stored reasons come back as the same static labels we write.
+fn reason_label(stored: &str) -> &'static str {
+    match stored {
+        "invalid_credentials" => "invalid_credentials",
+        "account_inactive" => "account_inactive",
+        "rate_limited" => "rate_limited",
+        _ => "other",
+    }
+}
+
+fn document_to_json(mut d: Document) -> Map<String, Value> {
+    d.remove("_id");
+    match Bson::Document(d).into_relaxed_extjson() {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn json_to_bson(v: &Value) -> Bson {
+    mongodb::bson::to_bson(v).unwrap_or(Bson::Null)
+}

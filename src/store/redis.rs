@@ -1,0 +1,188 @@
+//! Redis: caches and rate-limit counters. Every call goes through a small
+//! circuit breaker: after a failure, Redis is skipped for a second, so a dead
+//! Redis costs callers nothing (caches miss, PostgreSQL answers) instead of a
+//! connect timeout per request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::{Connection, RedisResult};
+
+use crate::config::RedisConfig;
+use crate::error::{AppError, Dependency};
+
+const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
+
+pub struct Redis {
+    pool: r2d2::Pool<redis::Client>,
+    client: redis::Client,
+    prefix: String,
+    timeout: Duration,
+    started: Instant,
+    /// Milliseconds since `started` until which Redis is skipped.
+    open_until_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Timeouts(Duration);
+
+impl r2d2::CustomizeConnection<Connection, redis::RedisError> for Timeouts {
+    fn on_acquire(&self, conn: &mut Connection) -> Result<(), redis::RedisError> {
+        conn.set_read_timeout(Some(self.0))?;
+        conn.set_write_timeout(Some(self.0))
+    }
+}
+
+#[derive(Debug)]
+struct QuietErrors;
+
+impl r2d2::HandleError<redis::RedisError> for QuietErrors {
+    fn handle_error(&self, error: redis::RedisError) {
+        log::debug!("redis connection failed: {error}");
+    }
+}
+
+impl Redis {
+    pub fn connect(cfg: &RedisConfig) -> Result<Redis, String> {
+        let client = redis::Client::open(cfg.uri.as_str())
+            .map_err(|_| "[REDIS] REDIS_URI is not a valid Redis URI".to_string())?;
+        let pool = r2d2::Pool::builder()
+            .max_size(cfg.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(cfg.connect_timeout)
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Timeouts(cfg.timeout)))
+            .error_handler(Box::new(QuietErrors))
+            .build_unchecked(client.clone());
+        Ok(Redis {
+            pool,
+            client,
+            prefix: cfg.key_prefix.clone(),
+            timeout: cfg.timeout,
+            started: Instant::now(),
+            open_until_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// `<prefix><kind>:<id>`: every key this service writes.
+    pub fn key(&self, kind: &str, id: impl std::fmt::Display) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    pub fn channel(&self) -> String {
+        format!("{}invalidate", self.prefix)
+    }
+
+    /// A dedicated connection for a subscriber (not from the pool).
+    pub fn subscriber_connection(&self) -> RedisResult<Connection> {
+        self.client.get_connection_with_timeout(self.timeout)
+    }
+
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Runs `f` on a pooled connection, unless the breaker is open.
+    pub fn run<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, AppError> {
+        if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
+            return Err(AppError::Unavailable(
+                Dependency::Redis,
+                "circuit open".into(),
+            ));
+        }
+        let result = match self.pool.get() {
+            Ok(mut conn) => f(&mut conn).map_err(AppError::from),
+            Err(e) => Err(AppError::Unavailable(Dependency::Redis, e.to_string())),
+        };
+        if let Err(AppError::Unavailable(_, cause)) = &result {
+            let until = self.now_ms() + BREAKER_OPEN_FOR.as_millis() as u64;
+            if self.open_until_ms.swap(until, Ordering::Relaxed) < self.now_ms() {
+                log::warn!("redis unavailable, skipping it for 1 s: {cause}");
+            }
+        }
+        result
+    }
+
+    pub fn ping(&self) -> Result<(), AppError> {
+        self.run(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))
+    }
+
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, AppError> {
+        self.run(|c| redis::cmd("GET").arg(key).query(c))
+    }
+
+    pub fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, AppError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(|c| redis::cmd("MGET").arg(keys).query(c))
+    }
+
+    /// SET with a TTL for each `(key, value, ttl_s)`, in one round trip.
+    pub fn set_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<(), AppError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for (key, value, ttl) in items {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("EX")
+                .arg((*ttl).max(1))
+                .ignore();
+        }
+        self.run(|c| pipe.query::<()>(c))
+    }
+
+    pub fn del(&self, keys: &[String]) -> Result<(), AppError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        self.run(|c| redis::cmd("DEL").arg(keys).query::<i64>(c).map(|_| ()))
+    }
+
+    pub fn publish(&self, channel: &str, message: &str) -> Result<(), AppError> {
+        self.run(|c| {
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(message)
+                .query::<i64>(c)
+                .map(|_| ())
+        })
+    }
+
+    /// `(count, ttl_s)` of each counter; a missing key is `(0, 0)`.
+    pub fn counters(&self, keys: &[String]) -> Result<Vec<(u64, u64)>, AppError> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("GET").arg(key).cmd("TTL").arg(key);
+        }
+        // A flat [count, ttl, count, ttl, ...] reply decodes into pairs.
+        let raw: Vec<(Option<u64>, i64)> = self.run(|c| pipe.query(c))?;
+        Ok(raw
+            .into_iter()
+            .map(|(count, ttl)| (count.unwrap_or(0), ttl.max(0) as u64))
+            .collect())
+    }
+
+    /// Adds one to each counter; a new counter lives `window_s` seconds.
+    pub fn bump(&self, keys: &[String], window_s: u64) -> Result<(), AppError> {
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg(0)
+                .arg("EX")
+                .arg(window_s)
+                .arg("NX")
+                .ignore();
+            pipe.cmd("INCR").arg(key).ignore();
+        }
+        self.run(|c| pipe.query::<()>(c))
+    }
+}

@@ -1,0 +1,297 @@
+//! PostgreSQL queries on sessions, access and refresh tokens and password
+//! resets. Tokens are only ever handled here as SHA-256 hashes.
+
+use chrono::{DateTime, Utc};
+use postgres::GenericClient;
+
+use super::pg::PgConn;
+use crate::domain::TokenHash;
+
+/// What an access token stands for, read in one query.
+#[derive(Debug, Clone)]
+pub struct TokenSession {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub username: String,
+    pub state: String,
+    pub roles: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked: bool,
+}
+
+const BY_ACCESS: &str = "SELECT s.id, s.user_id, u.username, u.state, \
+       ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
+       t.issued_at, t.expires_at, s.revoked_at IS NOT NULL \
+     FROM access_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
+     WHERE t.token_hash = $1";
+
+pub fn by_access_token(
+    conn: &mut PgConn,
+    hash: &TokenHash,
+) -> Result<Option<TokenSession>, postgres::Error> {
+    let st = conn.prepared(BY_ACCESS)?;
+    let Some(row) = conn.client.query_opt(&st, &[&hash.0.as_slice()])? else {
+        return Ok(None);
+    };
+    Ok(Some(TokenSession {
+        session_id: row.try_get(0)?,
+        user_id: row.try_get(1)?,
+        username: row.try_get(2)?,
+        state: row.try_get(3)?,
+        roles: row.try_get(4)?,
+        issued_at: row.try_get(5)?,
+        expires_at: row.try_get(6)?,
+        revoked: row.try_get(7)?,
+    }))
+}
+
+/// A new token pair for a session.
+pub struct Pair<'a> {
+    pub access: &'a TokenHash,
+    pub access_expires: DateTime<Utc>,
+    pub refresh: &'a TokenHash,
+    pub refresh_expires: DateTime<Utc>,
+}
+
+fn insert_pair(
+    client: &mut impl GenericClient,
+    session_id: i64,
+    pair: &Pair,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+        &[&pair.access.0.as_slice(), &session_id, &pair.access_expires],
+    )?;
+    client.execute(
+        "INSERT INTO refresh_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, $3)",
+        &[
+            &pair.refresh.0.as_slice(),
+            &session_id,
+            &pair.refresh_expires,
+        ],
+    )?;
+    Ok(())
+}
+
+/// Creates a session with its first token pair; returns the session id.
+pub fn create(
+    client: &mut impl GenericClient,
+    user_id: i64,
+    ip: Option<&str>,
+    user_agent: Option<&str>,
+    pair: &Pair,
+) -> Result<i64, postgres::Error> {
+    let session_id: i64 = client
+        .query_one(
+            "INSERT INTO sessions (user_id, expires_at, ip, user_agent) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+            &[&user_id, &pair.refresh_expires, &ip, &user_agent],
+        )?
+        .get(0);
+    insert_pair(client, session_id, pair)?;
+    Ok(session_id)
+}
+
+/// A refresh token and its session, locked for the rest of the transaction
+/// so two concurrent refreshes of one token are serialised.
+#[derive(Debug)]
+pub struct RefreshState {
+    pub session_id: i64,
+    pub user_id: i64,
+    pub spent: bool,
+    pub expired: bool,
+    pub session_revoked: bool,
+    pub user_state: String,
+}
+
+pub fn lock_refresh(
+    client: &mut impl GenericClient,
+    hash: &TokenHash,
+) -> Result<Option<RefreshState>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, t.expires_at <= now(), \
+                s.revoked_at IS NOT NULL, u.state \
+         FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
+         WHERE t.token_hash = $1 FOR UPDATE OF t, s",
+        &[&hash.0.as_slice()],
+    )?;
+    row.map(|r| {
+        Ok(RefreshState {
+            session_id: r.try_get(0)?,
+            user_id: r.try_get(1)?,
+            spent: r.try_get(2)?,
+            expired: r.try_get(3)?,
+            session_revoked: r.try_get(4)?,
+            user_state: r.try_get(5)?,
+        })
+    })
+    .transpose()
+}
+
+/// Spends `old` and issues `pair` on the same session.
+pub fn rotate(
+    client: &mut impl GenericClient,
+    old: &TokenHash,
+    session_id: i64,
+    pair: &Pair,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "UPDATE refresh_tokens SET spent_at = now() WHERE token_hash = $1",
+        &[&old.0.as_slice()],
+    )?;
+    client.execute(
+        "UPDATE sessions SET last_seen_at = now(), expires_at = $2 WHERE id = $1",
+        &[&session_id, &pair.refresh_expires],
+    )?;
+    insert_pair(client, session_id, pair)
+}
+
+/// The session a token of either kind belongs to, if the token is known.
+pub fn session_of(
+    client: &mut impl GenericClient,
+    hash: &TokenHash,
+    refresh: bool,
+) -> Result<Option<(i64, i64)>, postgres::Error> {
+    let sql = if refresh {
+        "SELECT s.id, s.user_id FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = $1"
+    } else {
+        "SELECT s.id, s.user_id FROM access_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE t.token_hash = $1"
+    };
+    Ok(client
+        .query_opt(sql, &[&hash.0.as_slice()])?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// Revokes one session; `false` if it was revoked already.
+pub fn revoke(client: &mut impl GenericClient, session_id: i64) -> Result<bool, postgres::Error> {
+    Ok(client.execute(
+        "UPDATE sessions SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
+        &[&session_id],
+    )? == 1)
+}
+
+/// Revokes every live session of a user but `keep`; returns their ids.
+pub fn revoke_all(
+    client: &mut impl GenericClient,
+    user_id: i64,
+    keep: Option<i64>,
+) -> Result<Vec<i64>, postgres::Error> {
+    Ok(client
+        .query(
+            "UPDATE sessions SET revoked_at = now() \
+             WHERE user_id = $1 AND revoked_at IS NULL AND ($2::bigint IS NULL OR id <> $2) \
+             RETURNING id",
+            &[&user_id, &keep],
+        )?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
+}
+
+/// Hashes of the unexpired access tokens of these sessions (to drop them
+/// from caches after a revocation).
+pub fn access_hashes_of_sessions(
+    client: &mut impl GenericClient,
+    session_ids: &[i64],
+) -> Result<Vec<TokenHash>, postgres::Error> {
+    hashes(client.query(
+        "SELECT token_hash FROM access_tokens WHERE session_id = ANY($1) AND expires_at > now()",
+        &[&session_ids],
+    )?)
+}
+
+/// Hashes of every unexpired access token of a user (roles or state changed).
+pub fn access_hashes_of_user(
+    client: &mut impl GenericClient,
+    user_id: i64,
+) -> Result<Vec<TokenHash>, postgres::Error> {
+    hashes(client.query(
+        "SELECT t.token_hash FROM access_tokens t JOIN sessions s ON s.id = t.session_id \
+         WHERE s.user_id = $1 AND t.expires_at > now()",
+        &[&user_id],
+    )?)
+}
+
+fn hashes(rows: Vec<postgres::Row>) -> Result<Vec<TokenHash>, postgres::Error> {
+    rows.iter()
+        .map(|r| {
+            let bytes: &[u8] = r.try_get(0)?;
+            let mut out = [0u8; 32];
+            if bytes.len() == 32 {
+                out.copy_from_slice(bytes);
+            }
+            Ok(TokenHash(out))
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+pub struct SessionRow {
+    pub session_id: i64,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Live (not revoked, not expired) sessions of a user, newest first.
+pub fn live(
+    client: &mut impl GenericClient,
+    user_id: i64,
+) -> Result<Vec<SessionRow>, postgres::Error> {
+    client
+        .query(
+            "SELECT id, created_at, last_seen_at, ip, user_agent FROM sessions \
+             WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now() ORDER BY id DESC",
+            &[&user_id],
+        )?
+        .iter()
+        .map(|r| {
+            Ok(SessionRow {
+                session_id: r.try_get(0)?,
+                created_at: r.try_get(1)?,
+                last_seen_at: r.try_get(2)?,
+                ip: r.try_get(3)?,
+                user_agent: r.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+pub fn create_reset(
+    client: &mut impl GenericClient,
+    user_id: i64,
+    hash: &TokenHash,
+    expires: DateTime<Utc>,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "INSERT INTO password_resets (token_hash, user_id, expires_at) VALUES ($1, $2, $3)",
+        &[&hash.0.as_slice(), &user_id, &expires],
+    )?;
+    Ok(())
+}
+
+/// Uses a reset token: the user it was for, if it is known, unused and
+/// unexpired. Every outstanding reset of that user is spent with it.
+pub fn take_reset(
+    client: &mut impl GenericClient,
+    hash: &TokenHash,
+) -> Result<Option<i64>, postgres::Error> {
+    let Some(row) = client.query_opt(
+        "SELECT user_id FROM password_resets \
+         WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() FOR UPDATE",
+        &[&hash.0.as_slice()],
+    )?
+    else {
+        return Ok(None);
+    };
+    let user_id: i64 = row.try_get(0)?;
+    client.execute(
+        "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        &[&user_id],
+    )?;
+    Ok(Some(user_id))
+}
