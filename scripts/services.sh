@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Brings up what profiteer needs on this machine and writes their addresses
+# to .run/services.env:
+#   PostgreSQL  the one on 127.0.0.1:5432 if it answers (started if its
+#               cluster is installed), else a private instance under .run/pg
+#   Redis       the one on 127.0.0.1:6379 if it answers, else a private one
+#   MongoDB     a real one at $PROFITEER_MONGO_URI if given, else the
+#               wire-compatible server of scripts/mongo.sh under .run/mongo
+# Installs missing Debian packages (as root). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUN="$ROOT/.run"
+mkdir -p "$RUN"
+
+say() { echo "services: $*" >&2; }
+
+apt_install() {
+  say "installing $*"
+  if [ -z "${APT_UPDATED:-}" ]; then apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() {
+  for _ in $(seq 1 100); do port_open "$1" && return 0; sleep 0.1; done
+  say "nothing answers on 127.0.0.1:$1"; return 1
+}
+
+# --- PostgreSQL -------------------------------------------------------------
+pg_uri=""
+if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+  pg_uri="postgres://postgres@127.0.0.1:5432"
+elif command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql)" ]; then
+  say "starting the installed PostgreSQL cluster"
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  wait_port 5432 && pg_uri="postgres://postgres@127.0.0.1:5432"
+fi
+if [ -z "$pg_uri" ]; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+  data="$RUN/pg"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    say "creating a private PostgreSQL under .run/pg"
+    mkdir -p "$data" && chown postgres "$data" && chmod 700 "$data"
+    su postgres -c "$bin/initdb -D '$data' -A trust -U postgres" >/dev/null
+  fi
+  if ! port_open 55432; then
+    su postgres -c "$bin/pg_ctl -D '$data' -l '$data/log' -o '-p 55432 -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null
+  fi
+  wait_port 55432
+  pg_uri="postgres://postgres@127.0.0.1:55432"
+fi
+
+# --- Redis ------------------------------------------------------------------
+redis_uri=""
+if command -v redis-cli >/dev/null && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
+  redis_uri="redis://127.0.0.1:6379"
+else
+  command -v redis-server >/dev/null || apt_install redis-server
+  mkdir -p "$RUN/redis"
+  if ! port_open 56379; then
+    say "starting a private Redis under .run/redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 56379 --dir "$RUN/redis" \
+      --save "" --appendonly no --logfile "$RUN/redis/log" --pidfile "$RUN/redis/pid"
+  fi
+  wait_port 56379
+  redis_uri="redis://127.0.0.1:56379"
+fi
+
+# --- MongoDB ----------------------------------------------------------------
+if [ -n "${PROFITEER_MONGO_URI:-}" ]; then
+  mongo_uri="$PROFITEER_MONGO_URI"
+else
+  MONGO_PORT=${PROFITEER_MONGO_PORT:-27117}
+  "$ROOT/scripts/mongo.sh" start "$MONGO_PORT" "$RUN/mongo"
+  mongo_uri="mongodb://127.0.0.1:$MONGO_PORT"
+fi
+
+cat >"$RUN/services.env" <<ENV
+PROFITEER_PG_BASE=$pg_uri
+PROFITEER_REDIS_BASE=$redis_uri
+PROFITEER_MONGO_BASE=$mongo_uri
+ENV
+say "postgres $pg_uri, redis $redis_uri, mongo $mongo_uri"

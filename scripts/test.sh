@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Sets everything up and runs every test: unit tests beside the code, and
+# the integration binary (tests/api) that starts the real server against
+# throwaway databases named profiteer_test_*.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh
+set -a
+# shellcheck disable=SC1091
+. .run/services.env
+set +a
+cargo test "$@"
