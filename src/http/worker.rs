@@ -46,6 +46,32 @@ fn caller<'a>(
         .ok_or(())
 }
 
+enum BodyError {
+    Late,
+    Io(std::io::Error),
+}
+
+/// Reads at most `max + 1` bytes (one more tells "too large"), giving up at
+/// the deadline. Bodies up to 64 KiB were read already by the connection's
+/// thread; a larger one arrives here and is read in chunks, so a client that
+/// trickles it cannot hold this worker past the deadline plus one socket
+/// timeout.
+fn read_body(request: &mut tiny_http::Request, max: usize, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+    let mut body = Vec::with_capacity(request.body_length().unwrap_or(256).min(max + 1));
+    let mut reader = request.as_reader().take(max as u64 + 1);
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = reader.read(&mut chunk).map_err(BodyError::Io)?;
+        if n == 0 {
+            return Ok(body);
+        }
+        body.extend_from_slice(&chunk[..n]);
+        if Instant::now() >= deadline {
+            return Err(BodyError::Late);
+        }
+    }
+}
+
 fn serve(svc: &Services, mut job: Job) {
     let deadline = job.arrived + svc.config.server.request_timeout;
     let rid = job.rid;
@@ -79,23 +105,19 @@ fn serve(svc: &Services, mut job: Job) {
         }
     };
     let max = svc.config.server.max_body_bytes;
-    let mut body = Vec::with_capacity(job.request.body_length().unwrap_or(256).min(max));
-    let read = job
-        .request
-        .as_reader()
-        .take(max as u64 + 1)
-        .read_to_end(&mut body);
-    if let Err(e) = read {
-        log::debug!("rid={rid} body not read: {e}");
-        Reply::text(400, "request body could not be read").send(
-            job.request,
-            rid,
-            job.arrived,
-            "bad_body",
-            svc,
-        );
-        return;
-    }
+    let body = match read_body(&mut job.request, max, deadline) {
+        Ok(body) => body,
+        Err(BodyError::Late) => {
+            svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
+            Reply::rpc_error(503, &AppError::Timeout, rid).send(job.request, rid, job.arrived, "timeout", svc);
+            return;
+        }
+        Err(BodyError::Io(e)) => {
+            log::debug!("rid={rid} body not read: {e}");
+            Reply::text(400, "request body could not be read").send(job.request, rid, job.arrived, "bad_body", svc);
+            return;
+        }
+    };
     if body.len() > max {
         svc.metrics.too_large.fetch_add(1, Ordering::Relaxed);
         Reply::too_large().send(job.request, rid, job.arrived, "too_large", svc);
