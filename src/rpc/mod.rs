@@ -63,7 +63,25 @@ pub fn method_names() -> Vec<&'static str> {
     methods().map(|m| m.name).collect()
 }
 
-fn find(name: &str) -> Option<&'static Method> {
+/// Dispatched only when `[ENV] CURRENT_ENV = Test`, so the integration
+/// tests can prove a panicking handler becomes -32603 and its worker lives.
+const TEST_PANIC: Method = Method {
+    name: "test.panic",
+    summary: "Panics (Test environment only).",
+    params: &[],
+    result: "{}",
+    handler: test_panic,
+};
+
+#[allow(clippy::panic)] // the one deliberate panic: it is what this method tests
+fn test_panic(_: &Ctx, _: &Params) -> Result<Value, AppError> {
+    panic!("test.panic was called")
+}
+
+fn find(svc: &Services, name: &str) -> Option<&'static Method> {
+    if name == TEST_PANIC.name && svc.config.env == "Test" {
+        return Some(&TEST_PANIC);
+    }
     methods().find(|m| m.name == name)
 }
 
@@ -164,7 +182,7 @@ fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<Value
         ));
     };
     let is_notification = id.is_none();
-    let method = find(name);
+    let method = find(req.svc, name);
     let label = method.map_or("unknown", |m| m.name);
     let result = match method {
         None => Err(AppError::MethodNotFound),
