@@ -35,6 +35,9 @@ impl ProfilePatch {
                 if serde_json::to_vec(value).map_or(usize::MAX, |v| v.len()) > EXTRA_MAX_BYTES {
                     return Err(Invalid::new(name, "too_long"));
                 }
+                if !fits_bson(value) {
+                    return Err(Invalid::new(name, "number_out_of_range"));
+                }
             } else if let Some((_, max)) = TEXT_FIELDS.iter().find(|(k, _)| k == key) {
                 let Value::String(s) = value else {
                     return Err(Invalid::new(name, "not_a_string"));
@@ -56,6 +59,18 @@ impl ProfilePatch {
             .iter()
             .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
             .collect()
+    }
+}
+
+/// BSON has no unsigned 64-bit integer: a JSON integer above `i64::MAX`
+/// cannot be stored as given, so it is refused here rather than lost later.
+/// (serde_json bounds nesting at 128 levels, so the recursion is bounded.)
+fn fits_bson(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_i64() || n.is_f64(),
+        Value::Array(items) => items.iter().all(fits_bson),
+        Value::Object(map) => map.values().all(fits_bson),
+        Value::Null | Value::Bool(_) | Value::String(_) => true,
     }
 }
 
@@ -86,6 +101,11 @@ mod tests {
                 "too_long",
             ),
             (json!({"extra": [1]}), "profile.extra", "not_an_object"),
+            (
+                json!({"extra": {"n": [u64::MAX]}}),
+                "profile.extra",
+                "number_out_of_range",
+            ),
             (json!({"nickname": 5}), "profile.nickname", "not_a_string"),
             (json!({"age": 5}), "profile.age", "unknown_field"),
         ];

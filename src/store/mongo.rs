@@ -91,13 +91,14 @@ impl Mongo {
     }
 
     /// Sets (`Some`) and removes (`None`) profile fields; creates the document
-    /// if there was none.
+    /// if there was none. A value BSON cannot hold is an error, never stored
+    /// as null (callers validate first: see `domain::profile`).
     pub fn update_profile(&self, id: i64, changes: &[(String, Option<Value>)]) -> Result<()> {
         let mut set = Document::new();
         let mut unset = Document::new();
         for (key, value) in changes {
             match value {
-                Some(v) => set.insert(key.clone(), json_to_bson(v)),
+                Some(v) => set.insert(key.clone(), mongodb::bson::to_bson(v)?),
                 None => unset.insert(key.clone(), ""),
             };
         }
@@ -182,8 +183,4 @@ fn document_to_json(mut d: Document) -> Map<String, Value> {
         Value::Object(map) => map,
         _ => Map::new(),
     }
-}
-
-fn json_to_bson(v: &Value) -> Bson {
-    mongodb::bson::to_bson(v).unwrap_or(Bson::Null)
 }
