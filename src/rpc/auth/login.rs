@@ -116,15 +116,20 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         });
     };
 
-    let limits = Limits::new(ctx, &login, ip);
-    if let Err(e) = limits.check(ctx) {
-        event(None, false, Some("rate_limited"));
-        return Err(e);
-    }
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials(&mut conn, &login)?
     };
+    // Failures count against the account, whichever of its names (username
+    // or email) was typed: switching between them must not buy more guesses.
+    let counted = creds
+        .as_ref()
+        .map_or(login.as_str(), |c| c.username.as_str());
+    let limits = Limits::new(ctx, counted, ip);
+    if let Err(e) = limits.check(ctx) {
+        event(creds.as_ref().map(|c| c.id), false, Some("rate_limited"));
+        return Err(e);
+    }
     // An unknown login still costs one verification: same time, same answer.
     let stored = creds
         .as_ref()
