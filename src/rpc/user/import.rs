@@ -61,7 +61,9 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
         Some(Value::Array(items)) => items
             .iter()
             .map(|r| {
-                let r = Role::parse(r.as_str().unwrap_or(""))?;
+                // Named after the row's field (`roles`), not `role`.
+                let r = Role::parse(r.as_str().unwrap_or(""))
+                    .map_err(|_| AppError::invalid("roles", "invalid"))?;
                 if ctx.config().roles.contains_key(r.as_str()) {
                     Ok(r.as_str().to_string())
                 } else {
