@@ -56,7 +56,11 @@ enum BodyError {
 /// thread; a larger one arrives here and is read in chunks, so a client that
 /// trickles it cannot hold this worker past the deadline plus one socket
 /// timeout.
-fn read_body(request: &mut tiny_http::Request, max: usize, deadline: Instant) -> Result<Vec<u8>, BodyError> {
+fn read_body(
+    request: &mut tiny_http::Request,
+    max: usize,
+    deadline: Instant,
+) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::with_capacity(request.body_length().unwrap_or(256).min(max + 1));
     let mut reader = request.as_reader().take(max as u64 + 1);
     let mut chunk = [0u8; 16 * 1024];
@@ -109,12 +113,24 @@ fn serve(svc: &Services, mut job: Job) {
         Ok(body) => body,
         Err(BodyError::Late) => {
             svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
-            Reply::rpc_error(503, &AppError::Timeout, rid).send(job.request, rid, job.arrived, "timeout", svc);
+            Reply::rpc_error(503, &AppError::Timeout, rid).send(
+                job.request,
+                rid,
+                job.arrived,
+                "timeout",
+                svc,
+            );
             return;
         }
         Err(BodyError::Io(e)) => {
             log::debug!("rid={rid} body not read: {e}");
-            Reply::text(400, "request body could not be read").send(job.request, rid, job.arrived, "bad_body", svc);
+            Reply::text(400, "request body could not be read").send(
+                job.request,
+                rid,
+                job.arrived,
+                "bad_body",
+                svc,
+            );
             return;
         }
     };
