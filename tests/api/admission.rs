@@ -1,0 +1,203 @@
+//! Admission control: a full queue sheds at once, a request that waited
+//! past its deadline is refused without running, a burst of connections is
+//! served, and SIGTERM finishes in-flight work before exiting 0.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+const PING: &str = r#"{"jsonrpc":"2.0","method":"ping","id":1}"#;
+
+/// A request whose body (over 64 KiB, so the worker reads it) is only
+/// partly sent: it holds the one worker until `finish` is called.
+struct Holder {
+    stream: TcpStream,
+    rest: Vec<u8>,
+}
+
+fn hold_worker(app: &TestApp) -> Holder {
+    let mut body = PING.as_bytes().to_vec();
+    body.resize(100_000, b' ');
+    let mut stream = TcpStream::connect(app.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let head = format!(
+        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(&body[..10]).unwrap();
+    Holder {
+        stream,
+        rest: body[10..].to_vec(),
+    }
+}
+
+impl Holder {
+    fn finish(mut self) -> Http {
+        self.stream.write_all(&self.rest).unwrap();
+        read_response(&mut self.stream)
+    }
+}
+
+fn metric(app: &TestApp, name: &str) -> f64 {
+    app.get("/metrics")
+        .text()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(&format!("{name} "))
+                .map(|v| v.parse().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no metric {name}"))
+}
+
+fn send(app: &TestApp, body: &str) -> TcpStream {
+    let mut s = TcpStream::connect(app.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body.as_bytes()).unwrap();
+    s
+}
+
+#[test]
+fn a_full_queue_is_refused_at_once_with_overloaded() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nWORKERS = 1\nQUEUE_DEPTH = 1\n".into(),
+        ..Default::default()
+    });
+    let holder = hold_worker(&app);
+    assert!(app.eventually(Duration::from_secs(10), || metric(
+        &app,
+        "profiteer_queue_depth"
+    ) == 0.0));
+    std::thread::sleep(Duration::from_millis(200)); // let the worker take it
+    let mut queued = send(&app, PING);
+    assert!(app.eventually(Duration::from_secs(10), || metric(
+        &app,
+        "profiteer_queue_depth"
+    ) == 1.0));
+
+    let started = Instant::now();
+    let shed = app.post(PING);
+    assert_eq!(shed.status, 503);
+    assert_eq!(shed.json()["error"]["code"], -32002);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "shedding must not wait"
+    );
+    assert_eq!(metric(&app, "profiteer_shed_total"), 1.0);
+
+    // the held and the queued request are both served once the worker frees
+    assert_eq!(holder.finish().json()["result"], "pong");
+    assert_eq!(read_response(&mut queued).json()["result"], "pong");
+}
+
+#[test]
+fn a_request_that_waited_past_its_deadline_is_refused_without_running() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nWORKERS = 1\nQUEUE_DEPTH = 8\nREQUEST_TIMEOUT_MS = 500\n".into(),
+        ..Default::default()
+    });
+    let holder = hold_worker(&app);
+    std::thread::sleep(Duration::from_millis(200));
+    let body = json!({"jsonrpc":"2.0","method":"auth.register","id":1,
+        "params":{"username":"too_late","password":PASSWORD}});
+    let mut late = send(&app, &body.to_string());
+    std::thread::sleep(Duration::from_millis(800));
+    let held = holder.finish();
+    assert_eq!(held.status, 503);
+    assert_eq!(held.json()["error"]["code"], -32001);
+    let late = read_response(&mut late);
+    assert_eq!(late.status, 503);
+    assert_eq!(late.json()["error"]["code"], -32001);
+    // it was not run: no such account
+    let rows = app
+        .pg()
+        .query("SELECT 1 FROM users WHERE username = 'too_late'", &[])
+        .unwrap();
+    assert!(rows.is_empty());
+    assert!(metric(&app, "profiteer_expired_total") >= 1.0);
+}
+
+/// Regression test for tiny_http 0.12.0 leaving most connections of a burst
+/// unread: 100 keep-alive connections send at once and all stay open until
+/// every one is answered.
+#[test]
+fn a_burst_of_one_hundred_new_connections_is_answered_promptly() {
+    let app = spawn_app();
+    let n = 100;
+    let start = Arc::new(Barrier::new(n));
+    let done = Arc::new(Barrier::new(n));
+    let addr = app.addr;
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let (start, done) = (start.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                start.wait();
+                let began = Instant::now();
+                let req = format!(
+                    "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{PING}",
+                    PING.len()
+                );
+                s.write_all(req.as_bytes()).unwrap();
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let answered = loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break false,
+                        Ok(k) => {
+                            buf.extend_from_slice(&chunk[..k]);
+                            if String::from_utf8_lossy(&buf).contains("pong") {
+                                break true;
+                            }
+                        }
+                    }
+                };
+                let took = began.elapsed();
+                done.wait(); // keep the connection open until all are answered
+                (answered, took)
+            })
+        })
+        .collect();
+    let results: Vec<(bool, Duration)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let unanswered = results.iter().filter(|(ok, _)| !ok).count();
+    assert_eq!(
+        unanswered, 0,
+        "{unanswered} of {n} connections got no answer within 5 s"
+    );
+    let slowest = results.iter().map(|(_, t)| *t).max().unwrap();
+    assert!(
+        slowest < Duration::from_secs(5),
+        "slowest answer took {slowest:?}"
+    );
+}
+
+#[test]
+fn sigterm_finishes_in_flight_work_then_exits_zero() {
+    let mut app = spawn_with(Options {
+        ini: "[SERVER]\nWORKERS = 1\n".into(),
+        ..Default::default()
+    });
+    let holder = hold_worker(&app);
+    std::thread::sleep(Duration::from_millis(200));
+    let answer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        holder.finish()
+    });
+    let status = app.stop().unwrap();
+    assert_eq!(answer.join().unwrap().json()["result"], "pong");
+    assert!(status.success(), "{status:?}");
+    assert!(app.logs().contains("stopped"));
+}

@@ -1,0 +1,186 @@
+//! `auth.register`: accounts, conflicts and the password policy.
+
+use serde_json::json;
+
+use super::*;
+
+fn user_count(app: &TestApp) -> i64 {
+    app.pg()
+        .query_one("SELECT count(*) FROM users", &[])
+        .unwrap()
+        .get(0)
+}
+
+/// A strong ASCII password of exactly `len` bytes.
+fn strong_ascii(len: usize) -> String {
+    "q8Zr-violet-glacier-mango-orbit-lantern-7Kx!"
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
+}
+
+#[test]
+fn register_stores_a_lower_cased_account_with_a_bcrypt_hash() {
+    let app = spawn_app();
+    let id = app.ok(
+        "auth.register",
+        json!({"username": "Alice_1", "password": PASSWORD, "email": "Alice@Example.COM"}),
+    )["user_id"]
+        .as_i64()
+        .unwrap();
+
+    let row = app
+        .pg()
+        .query_one(
+            "SELECT username, email, password_hash, state FROM users WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "alice_1");
+    assert_eq!(row.get::<_, String>(1), "alice@example.com");
+    let hash: String = row.get(2);
+    assert!(
+        hash.starts_with("$2b$04$"),
+        "BCRYPT_COST = 4 gives $2b$04$, got a hash of another kind"
+    );
+    assert_eq!(hash.len(), 60);
+    assert!(bcrypt::verify(PASSWORD, &hash).unwrap());
+    assert_eq!(row.get::<_, String>(3), "active");
+}
+
+#[test]
+fn register_answers_a_conflict_naming_the_username_or_the_email() {
+    let app = spawn_app();
+    app.ok(
+        "auth.register",
+        json!({"username": "alice", "password": PASSWORD, "email": "alice@example.com"}),
+    );
+
+    let same_name = app.err(
+        "auth.register",
+        json!({"username": "ALICE", "password": PASSWORD, "email": "other@example.com"}),
+        -32010,
+    );
+    assert_eq!(same_name["data"], json!({"field": "username"}));
+    let same_email = app.err(
+        "auth.register",
+        json!({"username": "bob", "password": PASSWORD, "email": "Alice@EXAMPLE.com"}),
+        -32010,
+    );
+    assert_eq!(same_email["data"], json!({"field": "email"}));
+    assert_eq!(user_count(&app), 1);
+}
+
+#[test]
+fn register_refuses_passwords_outside_the_policy_naming_field_and_reason() {
+    let app = spawn_app();
+    let refused = [
+        ("short1!", "too_short"),
+        (&strong_ascii(73) as &str, "too_long"),
+        ("password123", "too_weak"),
+        ("my-CAROL-secret-is-long", "contains_username"),
+    ];
+    for (password, reason) in refused {
+        let e = app.err(
+            "auth.register",
+            json!({"username": "carol", "password": password}),
+            -32602,
+        );
+        assert_eq!(
+            e["data"],
+            json!({"field": "password", "reason": reason}),
+            "{password:?}"
+        );
+    }
+    assert_eq!(user_count(&app), 0, "a refused password created an account");
+
+    // 72 bytes is the limit itself, and is accepted.
+    app.ok(
+        "auth.register",
+        json!({"username": "carol", "password": strong_ascii(72)}),
+    );
+    assert_eq!(user_count(&app), 1);
+}
+
+#[test]
+fn the_password_length_limit_counts_bytes_not_characters() {
+    let app = spawn_app();
+    // 36 two-byte characters: 72 bytes.
+    let at_limit = "жёлтыйслонпрыгаетчерезсинийзаборзима";
+    assert_eq!((at_limit.chars().count(), at_limit.len()), (36, 72));
+    let over = format!("{at_limit}x");
+    assert_eq!((over.chars().count(), over.len()), (37, 73));
+
+    let e = app.err(
+        "auth.register",
+        json!({"username": "dmitri", "password": over}),
+        -32602,
+    );
+    assert_eq!(
+        e["data"],
+        json!({"field": "password", "reason": "too_long"})
+    );
+    app.ok(
+        "auth.register",
+        json!({"username": "dmitri", "password": at_limit}),
+    );
+    app.ok(
+        "auth.login",
+        json!({"username": "dmitri", "password": at_limit}),
+    );
+    // bcrypt would read only the first 72 bytes: the longer one must not
+    // log in as if it were cut.
+    let e = app.err(
+        "auth.login",
+        json!({"username": "dmitri", "password": over}),
+        -32602,
+    );
+    assert_eq!(
+        e["data"],
+        json!({"field": "password", "reason": "too_long"})
+    );
+}
+
+#[test]
+fn register_refuses_invalid_usernames_emails_and_missing_fields() {
+    let app = spawn_app();
+    let cases = [
+        (
+            json!({"username": "ab", "password": PASSWORD}),
+            "username",
+            "too_short",
+        ),
+        (
+            json!({"username": "a".repeat(33), "password": PASSWORD}),
+            "username",
+            "too_long",
+        ),
+        (
+            json!({"username": "al ice", "password": PASSWORD}),
+            "username",
+            "invalid_characters",
+        ),
+        (
+            json!({"username": "a@b.example", "password": PASSWORD}),
+            "username",
+            "invalid_characters",
+        ),
+        (
+            json!({"username": "erin", "password": PASSWORD, "email": "not-an-email"}),
+            "email",
+            "invalid",
+        ),
+        (json!({"username": "erin"}), "password", "missing"),
+        (json!({"password": PASSWORD}), "username", "missing"),
+    ];
+    for (params, field, reason) in cases {
+        let e = app.err("auth.register", params.clone(), -32602);
+        assert_eq!(
+            e["data"],
+            json!({"field": field, "reason": reason}),
+            "{params}"
+        );
+    }
+    assert_eq!(user_count(&app), 0);
+}

@@ -1,0 +1,401 @@
+//! `spawn_app`: the real binary on a free port (`-P 0`), with a fresh
+//! PostgreSQL database, MongoDB database and Redis key prefix, all named
+//! `profiteer_test_<random>` and removed when the [`TestApp`] drops.
+//! Base addresses come from `scripts/services.sh` through the environment
+//! (`PROFITEER_PG_BASE`, `PROFITEER_REDIS_BASE`, `PROFITEER_MONGO_BASE`).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub fn pg_base() -> String {
+    std::env::var("PROFITEER_PG_BASE")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+pub fn redis_base() -> String {
+    std::env::var("PROFITEER_REDIS_BASE").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+pub fn mongo_base() -> String {
+    std::env::var("PROFITEER_MONGO_BASE").unwrap_or_else(|_| "mongodb://127.0.0.1:27117".into())
+}
+
+/// How a test wants its server configured.
+#[derive(Clone, Default)]
+pub struct Options {
+    /// Extra ini text, appended after the defaults (later keys win).
+    pub ini: String,
+    /// Replace the Redis or MongoDB URI (e.g. with a dead port).
+    pub redis_uri: Option<String>,
+    pub mongo_uri: Option<String>,
+    /// Extra environment for the server process.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub prefix: String,
+    child: Option<Child>,
+    log: Arc<Mutex<String>>,
+}
+
+/// A parsed HTTP answer.
+#[derive(Debug)]
+pub struct Http {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Http {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn random_name() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("profiteer_test_{suffix}")
+}
+
+/// The ini every test server starts from: fast bcrypt, a roomy hashing
+/// queue, roles to grant, generous deadlines for slow machines.
+pub fn base_ini(name: &str, opts: &Options) -> String {
+    let redis = opts
+        .redis_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}/0", redis_base()));
+    let mongo = opts
+        .mongo_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}/{name}", mongo_base()));
+    format!(
+        "[ENV]\nCURRENT_ENV = Test\n\
+         [SERVER]\nREQUEST_TIMEOUT_MS = 10000\n\
+         [PG]\nPG_URI = {pg}/{name}\nPG_POOL_SIZE = 8\n\
+         [MONGO]\nMONGO_MAIN_URI = {mongo}\nMONGO_TIMEOUT = 1500\nMONGO_CONNECT_TIMEOUT = 1500\n\
+         [REDIS]\nREDIS_URI = {redis}\nREDIS_KEY_PREFIX = {name}:\n\
+         [AUTH]\nBCRYPT_COST = 4\nHASH_QUEUE_DEPTH = 256\n\
+         [ROLES]\nadmin = *\neditor = post:*,user:read\nviewer = user:read\n\
+         {extra}",
+        pg = pg_base(),
+        extra = opts.ini,
+    )
+}
+
+pub fn create_database(name: &str) {
+    let mut admin = postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
+        .expect("PostgreSQL must be running: run scripts/test.sh");
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+}
+
+pub fn spawn_app() -> TestApp {
+    spawn_with(Options::default())
+}
+
+pub fn spawn_with(opts: Options) -> TestApp {
+    let name = random_name();
+    create_database(&name);
+    let dir = std::env::temp_dir().join(&name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.ini");
+    std::fs::write(&config, base_ini(&name, &opts)).unwrap();
+    let mut app = start(&config, &opts.env);
+    app.name = name.clone();
+    app.prefix = format!("{name}:");
+    app
+}
+
+/// Starts the binary with `config`; waits for its "listening on" line.
+pub fn start(config: &std::path::Path, env: &[(String, String)]) -> TestApp {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+        .args(["-H", "127.0.0.1", "-P", "0", "-c"])
+        .arg(config)
+        .envs(env.iter().cloned())
+        .env("PROFITEER_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split("listening on ").nth(1) {
+                let _ = tx.send(addr.trim().to_string());
+            }
+            let mut log = sink.lock().unwrap();
+            log.push_str(&line);
+            log.push('\n');
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => addr.parse().unwrap(),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("server did not start:\n{}", log.lock().unwrap());
+        }
+    };
+    TestApp {
+        addr,
+        name: String::new(),
+        prefix: String::new(),
+        child: Some(child),
+        log,
+    }
+}
+
+/// Runs the binary to completion (for start-up failures): exit code, stderr.
+pub fn run_to_exit(config_text: &str) -> (Option<i32>, String) {
+    let path = std::env::temp_dir().join(format!("{}.ini", random_name()));
+    std::fs::write(&path, config_text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+        .args(["-P", "0", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// One HTTP/1.1 exchange on a fresh connection.
+pub fn http(addr: SocketAddr, head: &str, body: &[u8]) -> Http {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    read_response(&mut s)
+}
+
+/// Reads one response: up to the end of its Content-Length body (not to
+/// EOF: the server may keep the connection open), or to EOF without one.
+pub fn read_response(s: &mut TcpStream) -> Http {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok());
+            if len.is_some_and(|len| raw.len() >= split + 4 + len) {
+                break;
+            }
+        }
+        match s.read(&mut chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => raw.extend_from_slice(&chunk[..n]),
+        }
+    }
+    parse_response(&raw)
+}
+
+pub fn parse_response(raw: &[u8]) -> Http {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
+        body.truncate(len);
+    }
+    Http {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
+    pub fn post_with(&self, body: &str, extra_headers: &str) -> Http {
+        let head = format!(
+            "POST /rpc HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n{extra_headers}\r\n",
+            body.len()
+        );
+        http(self.addr, &head, body.as_bytes())
+    }
+
+    pub fn post(&self, body: &str) -> Http {
+        self.post_with(body, "")
+    }
+
+    pub fn get(&self, path: &str) -> Http {
+        http(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+            b"",
+        )
+    }
+
+    /// The whole JSON-RPC response object of one call.
+    pub fn rpc(&self, method: &str, params: Value) -> Value {
+        let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+        let answer = self.post(&body.to_string());
+        assert_eq!(answer.status, 200, "{method}: {}", answer.text());
+        answer.json()
+    }
+
+    /// The result of a call that must succeed.
+    pub fn ok(&self, method: &str, params: Value) -> Value {
+        let r = self.rpc(method, params);
+        assert!(r.get("error").is_none(), "{method} failed: {r}");
+        r["result"].clone()
+    }
+
+    /// The error object of a call that must fail with `code`.
+    pub fn err(&self, method: &str, params: Value, code: i64) -> Value {
+        let r = self.rpc(method, params);
+        assert_eq!(
+            r["error"]["code"], code,
+            "{method}: expected {code}, got {r}"
+        );
+        r["error"].clone()
+    }
+
+    pub fn register(&self, username: &str) -> i64 {
+        self.ok(
+            "auth.register",
+            json!({"username": username, "password": PASSWORD}),
+        )["user_id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// Registers and logs in; returns (user_id, login result).
+    pub fn register_and_login(&self, username: &str) -> (i64, Value) {
+        let id = self.register(username);
+        let tokens = self.ok(
+            "auth.login",
+            json!({"username": username, "password": PASSWORD}),
+        );
+        (id, tokens)
+    }
+
+    pub fn pg(&self) -> postgres::Client {
+        postgres::Client::connect(&format!("{}/{}", pg_base(), self.name), postgres::NoTls).unwrap()
+    }
+
+    pub fn redis(&self) -> redis::Connection {
+        redis::Client::open(format!("{}/0", redis_base()))
+            .unwrap()
+            .get_connection()
+            .unwrap()
+    }
+
+    pub fn mongo(&self) -> mongodb::sync::Database {
+        mongodb::sync::Client::with_uri_str(mongo_base())
+            .unwrap()
+            .database(&self.name)
+    }
+
+    /// Removes this app's Redis keys (as a flush would, without touching
+    /// other tests' keys).
+    pub fn flush_redis(&self) {
+        let mut r = self.redis();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut r)
+            .unwrap();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("DEL").arg(keys).query(&mut r).unwrap();
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Polls `check` until it holds or `within` passes.
+    pub fn eventually(&self, within: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let until = Instant::now() + within;
+        while Instant::now() < until {
+            if check() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        check()
+    }
+
+    /// SIGTERM, then waits: the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait().ok()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.stop();
+        if self.name.is_empty() {
+            return;
+        }
+        self.flush_redis();
+        let _ = self.mongo().drop().run();
+        if let Ok(mut admin) =
+            postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+    }
+}

@@ -1,0 +1,11 @@
+//! profiteer's integration tests: one binary. Each test starts the real
+//! server on a free port against throwaway databases (`profiteer_test_*`),
+//! calls it over HTTP, and checks both the answer and what was stored.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod admission;
+mod auth;
+mod config;
+mod helpers;
+mod jsonrpc;
+mod user;

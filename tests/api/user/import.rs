@@ -1,0 +1,273 @@
+//! `user.import`: up to 1000 rows per call, each all-or-nothing, errors
+//! reported by row index.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn can_log_in(app: &TestApp, username: &str) -> Value {
+    app.ok(
+        "auth.login",
+        json!({"username": username, "password": PASSWORD}),
+    )
+}
+
+fn count_users(app: &TestApp) -> i64 {
+    app.pg()
+        .query_one("SELECT count(*) FROM users", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn importing_a_thousand_rows_with_bcrypt_hashes_creates_accounts_that_log_in() {
+    let app = spawn_app();
+    let rows: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "username": format!("imp{i:04}"),
+                "email": format!("imp{i:04}@example.com"),
+                "password_hash": password_hash(),
+            })
+        })
+        .collect();
+    let r = app.ok("user.import", json!({ "users": rows }));
+    assert_eq!(r, json!({"imported": 1000, "errors": []}));
+
+    assert_eq!(count_users(&app), 1000);
+    let hashes: i64 = app
+        .pg()
+        .query_one(
+            "SELECT count(*) FROM users WHERE password_hash = $1",
+            &[&password_hash()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(hashes, 1000, "the hashes are stored as given");
+    for name in ["imp0000", "imp0999"] {
+        let login = can_log_in(&app, name);
+        let user = get(&app, login["user_id"].as_i64().unwrap());
+        assert_eq!(user["username"], name);
+        assert_eq!(user["email"], format!("{name}@example.com"));
+        assert_eq!(user["state"], "active");
+    }
+    // Login by email too.
+    can_log_in(&app, "imp0500@example.com");
+}
+
+#[test]
+fn import_reports_bad_rows_by_index_and_stores_the_good_ones() {
+    let app = spawn_app();
+    register_with_email(&app, "taken");
+    let h = password_hash();
+    let rows = json!([
+        /* 0 */ {"username": "good", "password_hash": h},
+        /* 1 */ {"username": "dup", "password_hash": h},
+        /* 2 */ {"username": "DUP", "password_hash": h},
+        /* 3 */ {"username": "bademail", "email": "nope", "password_hash": h},
+        /* 4 */ {"username": "weakling", "password": "password"},
+        /* 5 */ {"username": "shorty", "password": "short"},
+        /* 6 */ {"username": "horse", "password": PASSWORD},
+        /* 7 */ {"username": "taken", "password_hash": h},
+        /* 8 */ {"username": "stolen", "email": "Taken@Example.com", "password_hash": h},
+        /* 9 */ {"username": "nohash"},
+        /* 10 */ {"username": "both", "password": PASSWORD, "password_hash": h},
+        /* 11 */ {"username": "md5", "password_hash": "$1$abc$0123456789"},
+        /* 12 */ {"username": "boss", "password_hash": h, "roles": ["superuser"]},
+        /* 13 */ {"username": "odd", "password_hash": h, "state": "banned"},
+        /* 14 */ {"username": "wordy", "password_hash": h, "profile": {"nickname": "n".repeat(65)}},
+        /* 15 */ {"username": "x", "password_hash": h},
+        /* 16 */ {"username": "extra", "password_hash": h, "admin": true},
+        /* 17 */ "not a row",
+        /* 18 */ {"username": "plain", "password": PASSWORD},
+        /* 19 */ {"username": "legacy", "password_hash": h.replacen("$2b$", "$2y$", 1)},
+        /* 20 */ {"username": "older", "password_hash": h.replacen("$2b$", "$2a$", 1)},
+        /* 21 */ {"username": "mail2", "email": "same@example.com", "password_hash": h},
+        /* 22 */ {"username": "mail3", "email": "SAME@example.com", "password_hash": h},
+        /* 23 */ {"username": "badrole", "password_hash": h, "roles": ["Bad Role"]},
+        /* 24 */ {"username": "numrole", "password_hash": h, "roles": [5]},
+        /* 25 */ {"username": "strrole", "password_hash": h, "roles": "editor"},
+    ]);
+    let invalid = |index: usize, field: &str, reason: &str| json!({"index": index, "code": -32602, "field": field, "reason": reason});
+    let conflict =
+        |index: usize, field: &str| json!({"index": index, "code": -32010, "field": field});
+    let r = app.ok("user.import", json!({ "users": rows }));
+    assert_eq!(
+        r["errors"],
+        json!([
+            conflict(2, "username"),
+            invalid(3, "email", "invalid"),
+            invalid(4, "password", "too_weak"),
+            invalid(5, "password", "too_short"),
+            invalid(6, "password", "contains_username"),
+            conflict(7, "username"),
+            conflict(8, "email"),
+            invalid(9, "password", "missing"),
+            invalid(10, "password_hash", "give_password_or_hash"),
+            invalid(11, "password_hash", "not_bcrypt"),
+            invalid(12, "roles", "unknown_role"),
+            invalid(13, "state", "invalid"),
+            invalid(14, "profile.nickname", "too_long"),
+            invalid(15, "username", "too_short"),
+            invalid(16, "admin", "unknown_field"),
+            invalid(17, "row", "not_an_object"),
+            conflict(22, "email"),
+            invalid(23, "roles", "invalid"),
+            invalid(24, "roles", "invalid"),
+            invalid(25, "roles", "not_an_array"),
+        ])
+    );
+    assert_eq!(r["imported"], 6);
+
+    let mut names: Vec<String> = app
+        .pg()
+        .query("SELECT username FROM users ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["dup", "good", "legacy", "mail2", "older", "plain", "taken"]
+    );
+    // A refused row leaves no profile behind.
+    let profiles = app
+        .mongo()
+        .collection::<mongodb::bson::Document>("profiles")
+        .count_documents(mongodb::bson::doc! {})
+        .run()
+        .unwrap();
+    assert_eq!(profiles, 0);
+    // Plain passwords are hashed; $2a/$2b/$2y hashes are kept and verify.
+    for name in ["good", "dup", "plain", "legacy", "older"] {
+        can_log_in(&app, name);
+    }
+    let plain_hash: String = app
+        .pg()
+        .query_one(
+            "SELECT password_hash FROM users WHERE username = 'plain'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(plain_hash.starts_with("$2") && !plain_hash.contains(PASSWORD));
+}
+
+#[test]
+fn imported_rows_keep_their_state_roles_and_profile() {
+    let app = spawn_app();
+    let h = password_hash();
+    import_all(
+        &app,
+        vec![
+            json!({
+                "username": "Ivy", "email": "ivy@example.com", "password_hash": h,
+                "state": "locked", "roles": ["viewer", "editor"],
+                "profile": {"nickname": "Ivy", "extra": {"dept": "ops"}},
+            }),
+            json!({"username": "jay", "password_hash": h, "state": "active", "roles": ["admin"]}),
+            json!({"username": "kim", "password_hash": h}),
+        ],
+    );
+    let ivy = app.ok("user.find", json!({"email": "ivy@example.com"}));
+    let id = id_of(&ivy);
+    assert_eq!(ivy["username"], "ivy");
+    assert_eq!(ivy["state"], "locked");
+    assert_eq!(ivy["roles"], json!(["editor", "viewer"]));
+    assert_eq!(
+        ivy["profile"],
+        json!({"nickname": "Ivy", "extra": {"dept": "ops"}})
+    );
+    assert_eq!(
+        stored(&app, id).unwrap(),
+        Stored {
+            username: "ivy".into(),
+            email: Some("ivy@example.com".into()),
+            state: "locked".into(),
+            roles: vec!["editor".into(), "viewer".into()],
+        }
+    );
+    let doc = profile_doc(&app, id).unwrap();
+    assert_eq!(doc.get_str("nickname").unwrap(), "Ivy");
+    assert_eq!(
+        doc.get_document("extra").unwrap().get_str("dept").unwrap(),
+        "ops"
+    );
+    let e = app.err(
+        "auth.login",
+        json!({"username": "ivy", "password": PASSWORD}),
+        -32012,
+    );
+    assert_eq!(e["data"], json!({"state": "locked"}));
+
+    let jay = can_log_in(&app, "jay");
+    let token = &jay["access_token"];
+    assert_eq!(
+        app.ok("auth.introspect", json!({"token": token}))["roles"],
+        json!(["admin"])
+    );
+    let may = app.ok(
+        "auth.authorize",
+        json!({"token": token, "permission": "billing:refund"}),
+    );
+    assert_eq!(may["allowed"], true);
+
+    let kim = app.ok("user.find", json!({"username": "kim"}));
+    assert_eq!(kim["state"], "active");
+    assert_eq!(kim["roles"], json!([]));
+    assert_eq!(kim["profile"], json!({}));
+    assert_eq!(kim["email"], Value::Null);
+    assert!(profile_doc(&app, id_of(&kim)).is_none());
+}
+
+#[test]
+fn import_refuses_more_than_a_thousand_rows_or_a_non_array() {
+    let app = spawn_app();
+    let rows: Vec<Value> = (0..1001).map(|i| row(&format!("over{i:04}"))).collect();
+    assert_invalid(
+        &app,
+        "user.import",
+        json!({ "users": rows }),
+        "users",
+        "too_many",
+    );
+    assert_eq!(count_users(&app), 0);
+    assert_invalid(
+        &app,
+        "user.import",
+        json!({"users": {"username": "x"}}),
+        "users",
+        "not_an_array",
+    );
+    assert_invalid(&app, "user.import", json!({}), "users", "missing");
+    let empty = app.ok("user.import", json!({"users": []}));
+    assert_eq!(empty, json!({"imported": 0, "errors": []}));
+}
+
+#[test]
+fn an_import_row_whose_profile_cannot_be_stored_leaves_no_account() {
+    let app = spawn_with(Options {
+        mongo_uri: Some("mongodb://127.0.0.1:1/profiteer_dead".into()),
+        ..Options::default()
+    });
+    let with_profile = json!({
+        "username": "withprofile", "password_hash": password_hash(), "profile": {"nickname": "W"},
+    });
+    let r = app.ok(
+        "user.import",
+        json!({"users": [with_profile, row("without")]}),
+    );
+    assert_eq!(
+        r,
+        json!({"imported": 1, "errors": [{"index": 0, "code": -32000}]})
+    );
+    let names: Vec<String> = app
+        .pg()
+        .query("SELECT username FROM users", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert_eq!(names, ["without"]);
+}

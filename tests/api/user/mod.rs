@@ -1,0 +1,154 @@
+//! `user.*`: reads (get, gets, find, search), writes (profile, state, roles),
+//! login history and bulk import. Each test checks what came back and what
+//! is stored: accounts and roles in PostgreSQL, profiles in MongoDB (the
+//! `profiles` collection, `_id` = user id), and the assembled User cached in
+//! Redis under `<prefix>user:<id>`.
+
+mod cache;
+mod history;
+mod import;
+mod read;
+mod search;
+mod write;
+
+use std::sync::OnceLock;
+
+use mongodb::bson::{doc, Document};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// One bcrypt hash of [`PASSWORD`] at cost 4, made once and reused by every
+/// import (hashing per row would make the tests measure bcrypt).
+pub fn password_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| bcrypt::hash(PASSWORD, 4).unwrap())
+}
+
+/// An import row that logs in with [`PASSWORD`].
+pub fn row(username: &str) -> Value {
+    json!({"username": username, "password_hash": password_hash()})
+}
+
+/// Imports `rows`, which must all succeed.
+pub fn import_all(app: &TestApp, rows: Vec<Value>) {
+    let n = rows.len();
+    let r = app.ok("user.import", json!({ "users": rows }));
+    assert_eq!(r, json!({"imported": n, "errors": []}));
+}
+
+/// Registers `name` with the email `<name>@example.com`.
+pub fn register_with_email(app: &TestApp, name: &str) -> i64 {
+    let params =
+        json!({"username": name, "password": PASSWORD, "email": format!("{name}@example.com")});
+    app.ok("auth.register", params)["user_id"].as_i64().unwrap()
+}
+
+/// A call that must fail with -32602 naming `field` and `reason`.
+pub fn assert_invalid(app: &TestApp, method: &str, params: Value, field: &str, reason: &str) {
+    let e = app.err(method, params.clone(), -32602);
+    assert_eq!(
+        e["data"],
+        json!({"field": field, "reason": reason}),
+        "{method} {params}"
+    );
+}
+
+/// The result of a call whose answer may be large: tiny_http sends bodies of
+/// 32 KiB and more with `Transfer-Encoding: chunked`, which `TestApp::rpc`
+/// does not decode.
+pub fn ok_large(app: &TestApp, method: &str, params: Value) -> Value {
+    let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
+    let answer = app.post(&body.to_string());
+    assert_eq!(answer.status, 200, "{method}: {}", answer.text());
+    let chunked = answer
+        .header("Transfer-Encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let raw = if chunked {
+        dechunk(&answer.body)
+    } else {
+        answer.body
+    };
+    let r: Value = serde_json::from_slice(&raw).unwrap();
+    assert!(r.get("error").is_none(), "{method} failed: {r}");
+    r["result"].clone()
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&raw[..eol])
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
+    }
+}
+
+pub fn get(app: &TestApp, id: i64) -> Value {
+    app.ok("user.get", json!({ "user_id": id }))
+}
+
+pub fn id_of(user: &Value) -> i64 {
+    user["user_id"].as_i64().unwrap()
+}
+
+pub fn usernames(users: &Value) -> Vec<String> {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["username"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The User JSON cached in Redis for `id`, if any.
+pub fn cached(app: &TestApp, id: i64) -> Option<Value> {
+    let mut r = app.redis();
+    let raw: Option<String> = redis::cmd("GET")
+        .arg(format!("{}user:{id}", app.prefix))
+        .query(&mut r)
+        .unwrap();
+    raw.map(|s| serde_json::from_str(&s).unwrap())
+}
+
+pub fn profile_doc(app: &TestApp, id: i64) -> Option<Document> {
+    app.mongo()
+        .collection::<Document>("profiles")
+        .find_one(doc! {"_id": id})
+        .run()
+        .unwrap()
+}
+
+/// The account as PostgreSQL holds it.
+#[derive(Debug, PartialEq)]
+pub struct Stored {
+    pub username: String,
+    pub email: Option<String>,
+    pub state: String,
+    pub roles: Vec<String>,
+}
+
+pub fn stored(app: &TestApp, id: i64) -> Option<Stored> {
+    app.pg()
+        .query_opt(
+            "SELECT username, email, state, \
+             ARRAY(SELECT role FROM user_roles WHERE user_id = u.id ORDER BY role) \
+             FROM users u WHERE id = $1",
+            &[&id],
+        )
+        .unwrap()
+        .map(|r| Stored {
+            username: r.get(0),
+            email: r.get(1),
+            state: r.get(2),
+            roles: r.get(3),
+        })
+}
