@@ -15,12 +15,14 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::user::User;
+use crate::model::user::UserJson;
 use crate::store::redis::Redis;
 
 /// Entries also expire on their own, bounding any staleness.
 const LOCAL_TTL: Duration = Duration::from_secs(30);
-const MAX_ENTRIES: usize = 200_000;
+/// Bounds on memory (a token entry is ~200 bytes, a User ~0.5-5 KiB).
+const MAX_TOKENS: usize = 100_000;
+const MAX_USERS: usize = 20_000;
 
 /// What an access token stands for, as cached and as introspect answers.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -43,7 +45,7 @@ pub struct LocalCaches {
     enabled: AtomicBool,
     generation: AtomicU64,
     tokens: Mutex<HashMap<[u8; 32], Entry<Arc<TokenInfo>>>>,
-    users: Mutex<HashMap<i64, Entry<Arc<User>>>>,
+    users: Mutex<HashMap<i64, Entry<Arc<UserJson>>>>,
 }
 
 /// An invalidation message, as published on the channel.
@@ -72,6 +74,24 @@ impl Invalidation {
     }
 }
 
+/// At `max` entries: drop the expired ones, and if that is not enough, an
+/// arbitrary half (the map's order): a cache, not a store, and never a
+/// full stop-the-world clear on the hot path.
+fn make_room<K, V>(map: &mut HashMap<K, Entry<V>>, max: usize) {
+    if map.len() < max {
+        return;
+    }
+    let now = Instant::now();
+    map.retain(|_, e| e.until > now);
+    if map.len() >= max * 3 / 4 {
+        let mut keep = false;
+        map.retain(|_, _| {
+            keep = !keep;
+            keep
+        });
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -93,9 +113,7 @@ impl LocalCaches {
     pub fn insert_token_if(&self, generation: u64, hash: [u8; 32], info: Arc<TokenInfo>) {
         let mut map = lock(&self.tokens);
         if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
+            make_room(&mut map, MAX_TOKENS);
             map.insert(
                 hash,
                 Entry {
@@ -106,7 +124,7 @@ impl LocalCaches {
         }
     }
 
-    pub fn user(&self, id: i64) -> Option<Arc<User>> {
+    pub fn user(&self, id: i64) -> Option<Arc<UserJson>> {
         if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
@@ -115,12 +133,10 @@ impl LocalCaches {
         (e.until > Instant::now()).then(|| e.value.clone())
     }
 
-    pub fn insert_user_if(&self, generation: u64, user: Arc<User>) {
+    pub fn insert_user_if(&self, generation: u64, user: Arc<UserJson>) {
         let mut map = lock(&self.users);
         if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
+            make_room(&mut map, MAX_USERS);
             map.insert(
                 user.user_id,
                 Entry {
@@ -171,7 +187,8 @@ pub fn subscribe(caches: Arc<LocalCaches>, redis: Arc<Redis>, stop: Arc<AtomicBo
             let mut conn = redis.subscriber_connection()?;
             let mut pubsub = conn.as_pubsub();
             pubsub.subscribe(&channel)?;
-            pubsub.set_read_timeout(Some(Duration::from_millis(500)))?;
+            // Short, so a stop request is noticed quickly.
+            pubsub.set_read_timeout(Some(Duration::from_millis(100)))?;
             caches.set_enabled(true);
             if !was_up {
                 log::info!("invalidation channel subscribed again: local caches on");
@@ -215,6 +232,25 @@ mod tests {
             iat: 0,
             exp: i64::MAX,
         })
+    }
+
+    #[test]
+    fn a_full_cache_makes_room_without_emptying_itself() {
+        let mut map: HashMap<i64, Entry<()>> = (0..100)
+            .map(|i| {
+                (
+                    i,
+                    Entry {
+                        value: (),
+                        until: Instant::now() + LOCAL_TTL,
+                    },
+                )
+            })
+            .collect();
+        make_room(&mut map, 100);
+        assert!((40..=60).contains(&map.len()), "{}", map.len());
+        make_room(&mut map, 100);
+        assert!(map.len() >= 40);
     }
 
     #[test]

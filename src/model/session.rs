@@ -55,7 +55,7 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     });
     if svc.caches.generation() == generation {
         if let Ok(bytes) = serde_json::to_vec(&*info) {
-            let _ = svc.redis.set_many(&[(key, bytes, (exp - now) as u64)]);
+            let _ = svc.redis.fill_many(&[(key, bytes, (exp - now) as u64)]);
         }
     }
     svc.caches.insert_token_if(generation, hash.0, info.clone());
@@ -68,7 +68,7 @@ pub fn require(ctx: &Ctx, token: &str) -> Result<Arc<TokenInfo>, AppError> {
 }
 
 /// Drops tokens and users from every cache after PostgreSQL changed: the
-/// Redis entries, this process's entries, and (by publishing) every other
+/// Redis entries (replaced by short-lived tombstones), this process's entries, and (by publishing) every other
 /// instance's. Redis failures are logged: the local part always happens, and
 /// other instances run with their caches off while they cannot hear Redis.
 pub fn forget(ctx: &Ctx, tokens: &[TokenHash], what: &[Invalidation], extra_keys: &[String]) {
@@ -81,7 +81,10 @@ pub fn forget(ctx: &Ctx, tokens: &[TokenHash], what: &[Invalidation], extra_keys
         .map(|h| svc.redis.key("tok", h.hex()))
         .collect();
     keys.extend_from_slice(extra_keys);
-    if let Err(e) = svc.redis.del(&keys) {
+    // The tombstones outlive any read that started before this write (it
+    // ends by its deadline), so none can put the old value back.
+    let ttl = svc.config.server.request_timeout.as_secs() + 2;
+    if let Err(e) = svc.redis.tombstone(&keys, ttl) {
         log::error!(
             "rid={} {} cache entries not dropped from redis ({e:?}); they expire on their own",
             ctx.rid,

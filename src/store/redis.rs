@@ -122,8 +122,10 @@ impl Redis {
         self.run(|c| redis::cmd("MGET").arg(keys).query(c))
     }
 
-    /// SET with a TTL for each `(key, value, ttl_s)`, in one round trip.
-    pub fn set_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<(), AppError> {
+    /// Fills caches: SET NX with a TTL for each `(key, value, ttl_s)`, in one
+    /// round trip. NX because a writer may have left a tombstone meanwhile:
+    /// a reader that fetched before the write must not put back the old value.
+    pub fn fill_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<(), AppError> {
         if items.is_empty() {
             return Ok(());
         }
@@ -134,6 +136,26 @@ impl Redis {
                 .arg(value)
                 .arg("EX")
                 .arg((*ttl).max(1))
+                .arg("NX")
+                .ignore();
+        }
+        self.run(|c| pipe.query::<()>(c))
+    }
+
+    /// Replaces cache entries by a tombstone (`-`, which no reader parses)
+    /// for `ttl_s`, longer than any read that began before the write can
+    /// take, so such a read cannot refill the entry with what it fetched.
+    pub fn tombstone(&self, keys: &[String], ttl_s: u64) -> Result<(), AppError> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            pipe.cmd("SET")
+                .arg(key)
+                .arg("-")
+                .arg("EX")
+                .arg(ttl_s.max(1))
                 .ignore();
         }
         self.run(|c| pipe.query::<()>(c))

@@ -64,7 +64,8 @@ fn a_role_change_is_read_back_at_once_despite_the_cache() {
     assert_eq!(warm(&app, id)["roles"], json!([]));
     app.ok("user.grant_role", json!({"user_id": id, "role": "admin"}));
     assert_fresh(&app, id, "roles", &json!(["admin"]));
-    warm(&app, id);
+    // read again (this process caches it; Redis keeps the grant's tombstone)
+    get(&app, id);
     app.ok("user.revoke_role", json!({"user_id": id, "role": "admin"}));
     assert_fresh(&app, id, "roles", &json!([]));
 }
@@ -142,4 +143,26 @@ fn reads_come_from_the_cache_until_a_write_invalidates_it() {
     );
     assert_eq!(user["email"], "behind@example.com");
     assert_fresh(&app, id, "email", &json!("behind@example.com"));
+}
+
+/// Regression test for a read that fetched before a write putting the old
+/// User back into Redis after the write dropped it: a write leaves a
+/// tombstone that cache fills (SET NX) cannot overwrite while such a read
+/// may still be running.
+#[test]
+fn a_write_leaves_a_tombstone_that_a_late_cache_fill_cannot_replace() {
+    let app = spawn_app();
+    let id = app.register("tomb");
+    warm(&app, id);
+    app.ok("user.set_state", json!({"user_id": id, "state": "locked"}));
+    assert_eq!(cached_raw(&app, id).as_deref(), Some("-"));
+    // a read now is answered fresh, and does not replace the tombstone
+    assert_eq!(get(&app, id)["state"], "locked");
+    assert_eq!(cached_raw(&app, id).as_deref(), Some("-"));
+    let mut r = app.redis();
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("{}user:{id}", app.prefix))
+        .query(&mut r)
+        .unwrap();
+    assert!((1..=12).contains(&ttl), "tombstone ttl {ttl}");
 }

@@ -54,44 +54,6 @@ pub fn assert_invalid(app: &TestApp, method: &str, params: Value, field: &str, r
     );
 }
 
-/// The result of a call whose answer may be large: tiny_http sends bodies of
-/// 32 KiB and more with `Transfer-Encoding: chunked`, which `TestApp::rpc`
-/// does not decode.
-pub fn ok_large(app: &TestApp, method: &str, params: Value) -> Value {
-    let body = json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1});
-    let answer = app.post(&body.to_string());
-    assert_eq!(answer.status, 200, "{method}: {}", answer.text());
-    let chunked = answer
-        .header("Transfer-Encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let raw = if chunked {
-        dechunk(&answer.body)
-    } else {
-        answer.body
-    };
-    let r: Value = serde_json::from_slice(&raw).unwrap();
-    assert!(r.get("error").is_none(), "{method} failed: {r}");
-    r["result"].clone()
-}
-
-fn dechunk(mut raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = raw.windows(2).position(|w| w == b"\r\n").unwrap();
-        let size = std::str::from_utf8(&raw[..eol])
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap();
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
-        raw = &raw[eol + 2 + size + 2..];
-    }
-}
-
 pub fn get(app: &TestApp, id: i64) -> Value {
     app.ok("user.get", json!({ "user_id": id }))
 }
@@ -109,14 +71,21 @@ pub fn usernames(users: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The User JSON cached in Redis for `id`, if any.
-pub fn cached(app: &TestApp, id: i64) -> Option<Value> {
+/// What Redis holds under `<prefix>user:<id>`, as stored.
+pub fn cached_raw(app: &TestApp, id: i64) -> Option<String> {
     let mut r = app.redis();
-    let raw: Option<String> = redis::cmd("GET")
+    redis::cmd("GET")
         .arg(format!("{}user:{id}", app.prefix))
         .query(&mut r)
-        .unwrap();
-    raw.map(|s| serde_json::from_str(&s).unwrap())
+        .unwrap()
+}
+
+/// The User JSON cached in Redis for `id`, if any (a writer's tombstone,
+/// `-`, holds no User).
+pub fn cached(app: &TestApp, id: i64) -> Option<Value> {
+    cached_raw(app, id)
+        .filter(|s| s != "-")
+        .map(|s| serde_json::from_str(&s).unwrap())
 }
 
 pub fn profile_doc(app: &TestApp, id: i64) -> Option<Document> {
