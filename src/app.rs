@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::cache::{self, LocalCaches};
 use crate::config::Config;
@@ -64,15 +64,28 @@ impl App {
         let auth = &config.auth;
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| format!("OS random generator: {e}"))?;
+        let timer = Instant::now();
         let dummy_hash = bcrypt::hash(secret, auth.bcrypt_cost)
             .map_err(|e| format!("[AUTH] BCRYPT_COST: bcrypt refused it: {e}"))?;
+        let hash_time = timer.elapsed();
+        let queue_depth = auth.hash_queue_depth.unwrap_or_else(|| {
+            lane_depth(auth.hash_workers, hash_time, config.server.request_timeout)
+        });
+        log::info!(
+            "bcrypt cost {} takes {} ms here: hashing lane of {} threads, {} queued at most",
+            auth.bcrypt_cost,
+            hash_time.as_millis(),
+            auth.hash_workers,
+            queue_depth
+        );
+        let lane = HashLane::start(auth.hash_workers, queue_depth);
         let fetch = rayon::ThreadPoolBuilder::new()
             .num_threads(config.server.workers.clamp(2, 64))
             .thread_name(|i| format!("fetch-{i}"))
             .build()
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
         let svc = Arc::new(Services {
-            lane: HashLane::start(auth.hash_workers, auth.hash_queue_depth),
+            lane,
             events: EventWriter::start(mongo.clone()),
             metrics: Metrics::new(rpc::method_names()),
             pg,
@@ -108,6 +121,15 @@ impl App {
     }
 }
 
+/// As many queued hashes as the lane can finish within three quarters of a
+/// request's deadline: a deeper queue would only turn fast refusals (-32002)
+/// into slow timeouts (-32001).
+fn lane_depth(workers: usize, hash_time: Duration, deadline: Duration) -> usize {
+    let per_job = hash_time.as_secs_f64().max(1e-4) / workers.max(1) as f64;
+    let fits = (0.75 * deadline.as_secs_f64() / per_job) as usize;
+    fits.saturating_sub(workers).clamp(workers, 4096)
+}
+
 fn ensure_indexes(mongo: &Mongo, stop: &AtomicBool) {
     let mut warned = false;
     while !stop.load(Ordering::Acquire) {
@@ -126,5 +148,20 @@ fn ensure_indexes(mongo: &Mongo, stop: &AtomicBool) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lane_holds_what_it_can_hash_within_the_deadline() {
+        let ms = Duration::from_millis;
+        // 2 threads, 200 ms a hash, 3 s deadline: 22 fit in 2.25 s, 2 run.
+        assert_eq!(lane_depth(2, ms(200), ms(3000)), 20);
+        // never less than one queued job per thread, never unbounded
+        assert_eq!(lane_depth(2, ms(5000), ms(3000)), 2);
+        assert_eq!(lane_depth(2, Duration::ZERO, ms(3000)), 4096);
     }
 }

@@ -75,7 +75,8 @@ pub struct AuthConfig {
     pub login_window_s: u64,
     pub password_min_score: u8,
     pub hash_workers: usize,
-    pub hash_queue_depth: usize,
+    /// `None`: sized at start-up from the measured hash time and the deadline.
+    pub hash_queue_depth: Option<usize>,
 }
 
 /// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
@@ -383,7 +384,14 @@ fn validate(raw: Raw) -> Result<Config, ConfigError> {
         login_window_s: r.ranged("AUTH", "LOGIN_WINDOW_S", 900, 1, 86400 * 30)?,
         password_min_score: r.ranged("AUTH", "PASSWORD_MIN_SCORE", 2, 0, 4)?,
         hash_workers,
-        hash_queue_depth: r.ranged("AUTH", "HASH_QUEUE_DEPTH", hash_workers * 2, 0, 100_000)?,
+        hash_queue_depth: match r.take("AUTH", "HASH_QUEUE_DEPTH") {
+            None => None,
+            Some(v) => Some(v.parse().ok().filter(|n| *n <= 100_000).ok_or_else(|| {
+                ConfigError(format!(
+                    "[AUTH] HASH_QUEUE_DEPTH = {v:?}: expected a whole number from 0 to 100000"
+                ))
+            })?),
+        },
     };
     if auth.access_ttl_s > auth.refresh_ttl_s {
         return Err(ConfigError(

@@ -1,14 +1,18 @@
 //! The password-hashing lane: bcrypt is slow on purpose, so it runs on its
-//! own small pool (`[AUTH] HASH_WORKERS`) behind a short bounded queue. A
-//! login flood fills this lane and is shed with -32002 while the request
-//! workers stay free for token checks.
+//! own small pool (`[AUTH] HASH_WORKERS`) with room for a bounded number of
+//! jobs, queued or running. A caller reserves a place ([`HashLane::reserve`])
+//! before doing any other work for a login, so a login flood is refused for
+//! the price of parsing it, and the request workers stay free for token
+//! checks. The hashing threads also run at a lower scheduling priority
+//! (nice +10): when token checks and bcrypt compete for the CPU, token checks
+//! win, and bcrypt gets every cycle they leave.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::error::AppError;
 
@@ -16,69 +20,135 @@ type Job = Box<dyn FnOnce() + Send>;
 
 pub struct HashLane {
     tx: Sender<Job>,
+    capacity: usize,
+    in_lane: Arc<AtomicUsize>,
     pub shed: AtomicU64,
 }
 
+/// A place in the lane, held from [`HashLane::reserve`] until the job run
+/// with it has finished (or, unused, until it drops).
+pub struct Ticket<'a> {
+    lane: &'a HashLane,
+    slot: Slot,
+}
+
+/// Gives its place back when dropped: inside the job once it has run.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// nice +10: a weight of about a tenth of a normal thread's under contention.
+fn lower_priority() {
+    use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
+    let set = ThreadPriorityValue::try_from(25u8)
+        .map_err(|e| format!("{e:?}"))
+        .and_then(|v| {
+            set_current_thread_priority(ThreadPriority::Crossplatform(v))
+                .map_err(|e| format!("{e:?}"))
+        });
+    if let Err(e) = set {
+        log::warn!("hashing thread keeps normal priority: {e}");
+    }
+}
+
 impl HashLane {
+    /// `workers` threads; at most `workers + queue_depth` jobs at once.
     pub fn start(workers: usize, queue_depth: usize) -> HashLane {
-        let (tx, rx) = bounded::<Job>(queue_depth);
-        let started: Vec<JoinHandle<()>> = (0..workers)
-            .map(|i| {
-                let rx: Receiver<Job> = rx.clone();
-                std::thread::Builder::new()
-                    .name(format!("hash-{i}"))
-                    .spawn(move || {
-                        for job in rx {
-                            if catch_unwind(AssertUnwindSafe(job)).is_err() {
-                                log::error!("a password-hashing job panicked");
-                            }
+        let capacity = workers + queue_depth;
+        let (tx, rx) = bounded::<Job>(capacity);
+        let mut started = 0;
+        for i in 0..workers {
+            let rx: Receiver<Job> = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("hash-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    for job in rx {
+                        if catch_unwind(AssertUnwindSafe(job)).is_err() {
+                            log::error!("a password-hashing job panicked");
                         }
-                    })
-            })
-            .filter_map(|spawned| match spawned {
-                Ok(handle) => Some(handle),
-                Err(e) => {
-                    log::error!("cannot start a hashing thread: {e}");
-                    None
-                }
-            })
-            .collect();
-        if started.is_empty() {
+                    }
+                });
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => log::error!("cannot start a hashing thread: {e}"),
+            }
+        }
+        if started == 0 {
             log::error!("no hashing thread could start: every password check will time out");
         }
         HashLane {
             tx,
+            capacity,
+            in_lane: Arc::new(AtomicUsize::new(0)),
             shed: AtomicU64::new(0),
         }
     }
 
-    pub fn queued(&self) -> usize {
-        self.tx.len()
+    /// Jobs queued or running.
+    pub fn in_lane(&self) -> usize {
+        self.in_lane.load(Ordering::Acquire)
     }
 
-    /// Runs `f` on the lane and waits for it until `deadline`. A full lane
-    /// answers `Overloaded` at once; a job still queued at its deadline is
-    /// skipped, not run late.
+    /// A place in the lane, or `Overloaded` at once when it is full.
+    pub fn reserve(&self) -> Result<Ticket<'_>, AppError> {
+        let taken = self
+            .in_lane
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_ok();
+        if !taken {
+            self.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(AppError::Overloaded);
+        }
+        Ok(Ticket {
+            lane: self,
+            slot: Slot(self.in_lane.clone()),
+        })
+    }
+
+    /// Queues background work (a re-hash after login); `false` if the lane
+    /// is full, in which case the work is simply skipped this time.
+    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) -> bool {
+        let Ok(ticket) = self.reserve() else {
+            return false;
+        };
+        let slot = ticket.slot;
+        self.tx
+            .try_send(Box::new(move || {
+                let _slot = slot;
+                f();
+            }))
+            .is_ok()
+    }
+}
+
+impl Ticket<'_> {
+    /// Runs `f` on the lane and waits for it until `deadline`. A job still
+    /// queued at its deadline is skipped, not run late.
     pub fn run<T: Send + 'static>(
-        &self,
+        self,
         deadline: Instant,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AppError> {
         let (reply_tx, reply_rx) = bounded(1);
+        let slot = self.slot;
         let job: Job = Box::new(move || {
+            let _slot = slot;
             if Instant::now() < deadline {
                 let _ = reply_tx.send(f());
             }
         });
-        match self.tx.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.shed.fetch_add(1, Ordering::Relaxed);
-                return Err(AppError::Overloaded);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                return Err(AppError::Internal("hashing lane stopped".into()))
-            }
+        // The reservation guarantees room; a failure means the lane stopped.
+        if self.lane.tx.try_send(job).is_err() {
+            return Err(AppError::Internal(
+                "hashing lane refused a reserved job".into(),
+            ));
         }
         match reply_rx.recv_deadline(deadline) {
             Ok(value) => Ok(value),
@@ -86,12 +156,6 @@ impl HashLane {
                 Err(AppError::Timeout)
             }
         }
-    }
-
-    /// Queues background work (a re-hash after login); `false` if the lane
-    /// is full, in which case the work is simply skipped this time.
-    pub fn spawn(&self, f: impl FnOnce() + Send + 'static) -> bool {
-        self.tx.try_send(Box::new(f)).is_ok()
     }
 }
 
@@ -101,30 +165,40 @@ mod tests {
     use std::time::Duration;
 
     #[test]
-    fn a_full_lane_sheds_at_once() {
-        let lane = std::sync::Arc::new(HashLane::start(1, 0));
+    fn a_full_lane_refuses_reservations_at_once_and_frees_them_after_use() {
+        let lane = Arc::new(HashLane::start(1, 0));
         let deadline = Instant::now() + Duration::from_secs(5);
         let busy = {
             let lane = lane.clone();
             std::thread::spawn(move || {
-                lane.run(deadline, || std::thread::sleep(Duration::from_millis(300)))
+                lane.reserve()?
+                    .run(deadline, || std::thread::sleep(Duration::from_millis(300)))
             })
         };
         std::thread::sleep(Duration::from_millis(50));
         let started = Instant::now();
-        assert!(matches!(
-            lane.run(deadline, || ()),
-            Err(AppError::Overloaded)
-        ));
+        assert!(matches!(lane.reserve(), Err(AppError::Overloaded)));
         assert!(started.elapsed() < Duration::from_millis(250));
         assert!(busy.join().unwrap().is_ok());
+        assert_eq!(lane.in_lane(), 0);
+        assert!(lane.reserve().is_ok());
     }
 
     #[test]
-    fn a_job_past_its_deadline_times_out() {
+    fn an_unused_reservation_gives_its_place_back() {
+        let lane = HashLane::start(1, 0);
+        drop(lane.reserve().unwrap());
+        assert_eq!(lane.in_lane(), 0);
+    }
+
+    #[test]
+    fn a_job_past_its_deadline_times_out_and_is_skipped() {
         let lane = HashLane::start(1, 4);
         let deadline = Instant::now() + Duration::from_millis(50);
-        let r = lane.run(deadline, || std::thread::sleep(Duration::from_millis(200)));
+        let r = lane
+            .reserve()
+            .unwrap()
+            .run(deadline, || std::thread::sleep(Duration::from_millis(200)));
         assert!(matches!(r, Err(AppError::Timeout)));
     }
 }

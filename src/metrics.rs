@@ -196,7 +196,7 @@ impl Metrics {
             (
                 "profiteer_hash_queue_depth",
                 "gauge",
-                "Password hashes waiting for the hashing lane.",
+                "Password hashes queued or running on the hashing lane.",
                 g.hash_queue_depth.to_string(),
             ),
             (

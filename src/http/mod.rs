@@ -4,12 +4,13 @@
 //! answered 503 (-32002) at once, and a request that waited past its
 //! deadline is answered 503 (-32001) without running. Nothing waits forever.
 
+mod delay;
 mod respond;
 mod worker;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -51,12 +52,21 @@ impl HttpServer {
                 .spawn(f)
                 .map_err(|e| format!("cannot start a thread: {e}"))
         };
+        let (delayed_tx, delayed_rx) = bounded::<delay::Delayed>(delay::CAPACITY);
         let mut workers = Vec::new();
         for i in 0..svc.config.server.workers {
-            let (svc, rx) = (svc.clone(), rx.clone());
+            let (svc, rx, delayed) = (svc.clone(), rx.clone(), delayed_tx.clone());
             workers.push(spawn(
                 format!("worker-{i}"),
-                Box::new(move || worker::run(&svc, rx)),
+                Box::new(move || worker::run(&svc, rx, delayed)),
+            )?);
+        }
+        drop(delayed_tx);
+        {
+            let svc = svc.clone();
+            workers.push(spawn(
+                "delayed-sheds".into(),
+                Box::new(move || delay::run(&svc, delayed_rx)),
             )?);
         }
         let acceptor = {
@@ -91,6 +101,30 @@ impl HttpServer {
 }
 
 static NEXT_RID: AtomicU64 = AtomicU64::new(1);
+
+/// `/metrics` and `/readyz` run on short-lived threads, at most
+/// `SIDE_SLOTS` at once: a flood of them is answered 503, not with threads.
+const SIDE_SLOTS: usize = 4;
+static SIDE_IN_USE: AtomicUsize = AtomicUsize::new(0);
+
+struct SideSlot;
+
+impl SideSlot {
+    fn take() -> Option<SideSlot> {
+        let taken = SIDE_IN_USE
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < SIDE_SLOTS).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then_some(SideSlot)
+    }
+}
+
+impl Drop for SideSlot {
+    fn drop(&mut self) {
+        SIDE_IN_USE.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
     loop {
@@ -134,18 +168,29 @@ fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
             }
             ("/rpc", _) => Reply::not_allowed("POST"),
             ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok"),
-            ("/metrics", Method::Get) => Reply::metrics(svc, queue.len()),
-            ("/readyz", Method::Get) => {
-                // Probing three services can take a while: never here.
+            ("/metrics" | "/readyz", Method::Get) => {
+                // Rendering or probing can take a while (a slow reader, a dead
+                // dependency): never on this thread, and only a few at once.
+                let queue_depth = queue.len();
+                let is_metrics = path == "/metrics";
+                let Some(slot) = SideSlot::take() else {
+                    Reply::text(503, "busy").send(request, rid, arrived, "busy", svc);
+                    continue;
+                };
                 let svc = svc.clone();
                 let spawned = std::thread::Builder::new()
-                    .name("readyz".into())
+                    .name("side".into())
                     .spawn(move || {
-                        let reply = Reply::readiness(&svc);
+                        let _slot = slot;
+                        let reply = if is_metrics {
+                            Reply::metrics(&svc, queue_depth)
+                        } else {
+                            Reply::readiness(&svc)
+                        };
                         reply.send(request, rid, arrived, "-", &svc);
                     });
                 if let Err(e) = spawned {
-                    log::error!("cannot start a readiness probe: {e}");
+                    log::error!("cannot start a thread for {path}: {e}");
                 }
                 continue;
             }

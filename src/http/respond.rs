@@ -42,6 +42,15 @@ impl Reply {
         }
     }
 
+    pub fn json_text(status: u16, text: String) -> Reply {
+        Reply {
+            status,
+            body: text.into_bytes(),
+            content_type: "application/json",
+            extra: Vec::new(),
+        }
+    }
+
     pub fn empty(status: u16) -> Reply {
         Reply {
             status,
@@ -78,7 +87,7 @@ impl Reply {
         let gauges = Gauges {
             queue_depth,
             queue_capacity: svc.config.server.queue_depth,
-            hash_queue_depth: svc.lane.queued(),
+            hash_queue_depth: svc.lane.in_lane(),
             hash_shed: svc.lane.shed.load(Ordering::Relaxed),
             pg_connections: pg.connections,
             pg_idle: pg.idle_connections,

@@ -6,9 +6,10 @@ use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use sha2::{Digest, Sha256};
 
+use super::delay::{Delayed, SHED_PAUSE};
 use super::respond::Reply;
 use super::Job;
 use crate::config::ClientKey;
@@ -16,9 +17,9 @@ use crate::error::AppError;
 use crate::rpc;
 use crate::services::Services;
 
-pub fn run(svc: &Services, queue: Receiver<Job>) {
+pub fn run(svc: &Services, queue: Receiver<Job>, delayed: Sender<Delayed>) {
     for job in queue {
-        serve(svc, job);
+        serve(svc, job, &delayed);
     }
 }
 
@@ -76,7 +77,7 @@ fn read_body(
     }
 }
 
-fn serve(svc: &Services, mut job: Job) {
+fn serve(svc: &Services, mut job: Job, delayed: &Sender<Delayed>) {
     let deadline = job.arrived + svc.config.server.request_timeout;
     let rid = job.rid;
     if Instant::now() >= deadline {
@@ -155,9 +156,27 @@ fn serve(svc: &Services, mut job: Job) {
         .map(|c| format!("{}:{}", c.method, c.outcome))
         .collect::<Vec<_>>()
         .join(",");
-    let reply = match &answer.body {
-        Some(value) => Reply::json(200, value),
+    let reply = match answer.body {
+        Some(text) => Reply::json_text(200, text),
         None => Reply::empty(204),
     };
+    let lane_full =
+        !answer.calls.is_empty() && answer.calls.iter().all(|c| c.outcome == "overloaded");
+    if lane_full {
+        let pause = Delayed {
+            due: Instant::now() + SHED_PAUSE,
+            request: job.request,
+            reply,
+            rid,
+            arrived: job.arrived,
+            outcome,
+        };
+        // A full pause queue: answer now rather than hold more.
+        if let Err(TrySendError::Full(d) | TrySendError::Disconnected(d)) = delayed.try_send(pause)
+        {
+            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+        }
+        return;
+    }
     reply.send(job.request, rid, job.arrived, &outcome, svc);
 }

@@ -1,8 +1,11 @@
 //! bcrypt on the hashing lane: every hash and verification of the service
-//! goes through here, so none of them can run on a request worker.
+//! goes through here, so none of them can run on a request worker. Callers
+//! reserve their place first (`ctx.svc.lane.reserve()?`), before any other
+//! work, so a full lane refuses a call for the price of parsing it.
 
 use crate::domain::Password;
 use crate::error::AppError;
+use crate::hashlane::Ticket;
 use crate::services::Ctx;
 
 /// The cost a bcrypt hash was made with (`$2b$12$...` -> 12).
@@ -19,20 +22,24 @@ pub fn is_bcrypt(hash: &str) -> bool {
         && hash.get(6..7) == Some("$")
 }
 
-pub fn hash(ctx: &Ctx, password: &Password) -> Result<String, AppError> {
+pub fn hash(ctx: &Ctx, ticket: Ticket, password: &Password) -> Result<String, AppError> {
     let cost = ctx.config().auth.bcrypt_cost;
     let plain = password.expose().to_string();
-    ctx.svc
-        .lane
+    ticket
         .run(ctx.deadline, move || bcrypt::hash(plain, cost))?
         .map_err(|e| AppError::Internal(format!("bcrypt hash failed: {e}")))
 }
 
 /// `false` for a wrong password and for a stored hash bcrypt cannot read.
-pub fn verify(ctx: &Ctx, password: &Password, hash: &str) -> Result<bool, AppError> {
+pub fn verify(
+    ctx: &Ctx,
+    ticket: Ticket,
+    password: &Password,
+    hash: &str,
+) -> Result<bool, AppError> {
     let plain = password.expose().to_string();
     let hash = hash.to_string();
-    ctx.svc.lane.run(ctx.deadline, move || {
+    ticket.run(ctx.deadline, move || {
         bcrypt::verify(plain, &hash).unwrap_or(false)
     })
 }

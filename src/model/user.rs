@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cache::Invalidation;
@@ -17,7 +17,7 @@ use crate::store::accounts::{self, Account};
 /// How long an assembled User stays in Redis.
 const REDIS_TTL_S: u64 = 300;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct User {
     pub user_id: i64,
     pub username: String,
@@ -31,6 +31,36 @@ pub struct User {
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A User as it is sent: serialized once when assembled, then cached and
+/// answered as is (a cached read costs no serialization).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserJson {
+    pub user_id: i64,
+    pub json: Box<str>,
+}
+
+impl UserJson {
+    fn of(user: &User) -> Result<UserJson, AppError> {
+        let json = serde_json::to_string(user)
+            .map_err(|e| AppError::Internal(format!("serializing a user: {e}")))?;
+        Ok(UserJson {
+            user_id: user.user_id,
+            json: json.into_boxed_str(),
+        })
+    }
+
+    /// From Redis: accepted only if it is a JSON object (a tombstone is not).
+    fn from_cache(user_id: i64, bytes: &[u8]) -> Option<UserJson> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let valid =
+            text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        valid.then(|| UserJson {
+            user_id,
+            json: text.into(),
+        })
+    }
 }
 
 fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
@@ -47,14 +77,14 @@ fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
 }
 
 /// One user, or `None` if there is no such account.
-pub fn get(ctx: &Ctx, id: i64) -> Result<Option<Arc<User>>, AppError> {
+pub fn get(ctx: &Ctx, id: i64) -> Result<Option<Arc<UserJson>>, AppError> {
     Ok(get_many(ctx, &[id])?.remove(&id))
 }
 
 /// The users among `ids` that exist, keyed by id. Costs a constant number of
 /// round trips whatever the count: local cache, one Redis MGET, then one
 /// PostgreSQL query and one MongoDB query in parallel for the rest.
-pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<User>>, AppError> {
+pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
     let svc = ctx.svc;
     let generation = svc.caches.generation();
     let mut found = HashMap::with_capacity(ids.len());
@@ -83,7 +113,7 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<User>>, AppEr
         let hit = cached
             .get(i)
             .and_then(|v| v.as_deref())
-            .and_then(|bytes| serde_json::from_slice::<User>(bytes).ok());
+            .and_then(|bytes| UserJson::from_cache(*id, bytes));
         match hit {
             Some(user) => {
                 let user = Arc::new(user);
@@ -109,16 +139,18 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<User>>, AppEr
     let mut to_cache = Vec::with_capacity(accounts.len());
     for account in accounts {
         let id = account.id;
-        let user = Arc::new(assemble(account, profiles.remove(&id)));
-        if let Ok(bytes) = serde_json::to_vec(&*user) {
-            to_cache.push((svc.redis.key("user", id), bytes, REDIS_TTL_S));
-        }
+        let user = Arc::new(UserJson::of(&assemble(account, profiles.remove(&id)))?);
+        to_cache.push((
+            svc.redis.key("user", id),
+            user.json.as_bytes().to_vec(),
+            REDIS_TTL_S,
+        ));
         svc.caches.insert_user_if(generation, user.clone());
         found.insert(id, user);
     }
     // A cache that cannot be written is only a slower next read.
     if svc.caches.generation() == generation {
-        let _ = svc.redis.set_many(&to_cache);
+        let _ = svc.redis.fill_many(&to_cache);
     }
     Ok(found)
 }

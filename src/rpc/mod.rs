@@ -18,7 +18,29 @@ use crate::error::AppError;
 use crate::services::{Ctx, Services};
 pub use params::Params;
 
-pub type Handler = fn(&Ctx, &Params) -> Result<Value, AppError>;
+pub type Handler = fn(&Ctx, &Params) -> Result<Output, AppError>;
+
+/// A handler's result: a JSON value, or JSON text made earlier (a cached
+/// User is answered without being parsed or serialized again).
+pub enum Output {
+    Value(Value),
+    Raw(String),
+}
+
+impl From<Value> for Output {
+    fn from(v: Value) -> Output {
+        Output::Value(v)
+    }
+}
+
+impl Output {
+    fn write_to(&self, out: &mut String) {
+        match self {
+            Output::Value(v) => out.push_str(&v.to_string()),
+            Output::Raw(text) => out.push_str(text),
+        }
+    }
+}
 
 /// One parameter, as dispatch checks it and `rpc.discover` describes it.
 pub struct Param {
@@ -43,14 +65,14 @@ const SYSTEM: &[Method] = &[
         summary: "Liveness of the RPC path itself: answers \"pong\".",
         params: &[],
         result: r#"{"const":"pong"}"#,
-        handler: |_, _| Ok(json!("pong")),
+        handler: |_, _| Ok(json!("pong").into()),
     },
     Method {
         name: "rpc.discover",
         summary: "This service's OpenRPC document.",
         params: &[],
         result: r#"{"type":"object"}"#,
-        handler: |_, _| Ok(discover::document()),
+        handler: |_, _| Ok(discover::document().into()),
     },
 ];
 
@@ -74,7 +96,7 @@ const TEST_PANIC: Method = Method {
 };
 
 #[allow(clippy::panic)] // the one deliberate panic: it is what this method tests
-fn test_panic(_: &Ctx, _: &Params) -> Result<Value, AppError> {
+fn test_panic(_: &Ctx, _: &Params) -> Result<Output, AppError> {
     panic!("test.panic was called")
 }
 
@@ -93,7 +115,7 @@ pub struct CallRecord {
 
 /// The answer to a whole HTTP body: `None` means 204 (notifications only).
 pub struct Answer {
-    pub body: Option<Value>,
+    pub body: Option<String>,
     pub calls: Vec<CallRecord>,
 }
 
@@ -105,8 +127,18 @@ pub struct Request<'a> {
     pub client: Option<&'a ClientKey>,
 }
 
-fn error_response(id: Value, e: &AppError, rid: u64) -> Value {
-    json!({"jsonrpc": "2.0", "error": e.to_json(rid), "id": id})
+fn error_response(id: Value, e: &AppError, rid: u64) -> String {
+    json!({"jsonrpc": "2.0", "error": e.to_json(rid), "id": id}).to_string()
+}
+
+fn result_response(id: &Value, result: &Output) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"jsonrpc":"2.0","result":"#);
+    result.write_to(&mut out);
+    out.push_str(r#","id":"#);
+    out.push_str(&id.to_string());
+    out.push('}');
+    out
 }
 
 /// Handles a whole body: one call or a batch.
@@ -134,11 +166,11 @@ pub fn handle(req: &Request, body: &[u8]) -> Answer {
             ))
         }
         Value::Array(items) => {
-            let answers: Vec<Value> = items
+            let answers: Vec<String> = items
                 .iter()
                 .filter_map(|item| call(req, item, &mut calls))
                 .collect();
-            (!answers.is_empty()).then_some(Value::Array(answers))
+            (!answers.is_empty()).then(|| format!("[{}]", answers.join(",")))
         }
         single => call(req, &single, &mut calls),
     };
@@ -153,7 +185,7 @@ fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outc
 }
 
 /// One call; `None` for a notification.
-fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<Value> {
+fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<String> {
     let obj = raw.as_object();
     let id = obj.and_then(|o| o.get("id"));
     let valid_id = matches!(
@@ -201,12 +233,12 @@ fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<Value
         return None;
     }
     Some(match result {
-        Ok(value) => json!({"jsonrpc": "2.0", "result": value, "id": answer_id}),
+        Ok(output) => result_response(&answer_id, &output),
         Err(e) => error_response(answer_id, &e, req.rid),
     })
 }
 
-fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Value, AppError> {
+fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Output, AppError> {
     if let Some(client) = req.client {
         if !client
             .methods

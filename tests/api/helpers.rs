@@ -235,7 +235,13 @@ pub fn parse_response(raw: &[u8]) -> Http {
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if let Some(len) = headers
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    if chunked {
+        // tiny_http sends bodies of 32 KiB and more chunked.
+        body = dechunk(&body);
+    } else if let Some(len) = headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
         .and_then(|(_, v)| v.parse::<usize>().ok())
@@ -246,6 +252,24 @@ pub fn parse_response(raw: &[u8]) -> Http {
         status,
         headers,
         body,
+    }
+}
+
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = raw.windows(2).position(|w| w == b"\r\n").unwrap();
+        let size = std::str::from_utf8(&raw[..eol])
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+        raw = &raw[eol + 2 + size + 2..];
     }
 }
 

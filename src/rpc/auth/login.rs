@@ -41,12 +41,12 @@ fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>,
     }
 }
 
-struct Limits {
+pub(super) struct Limits {
     keys: Vec<(String, u64)>,
 }
 
 impl Limits {
-    fn new(ctx: &Ctx, login: &str, ip: Option<&str>) -> Limits {
+    pub(super) fn new(ctx: &Ctx, login: &str, ip: Option<&str>) -> Limits {
         let max = u64::from(ctx.config().auth.login_max_fails);
         let r = &ctx.svc.redis;
         let mut keys = vec![(r.key("rl:login", login), max * LOGIN_FACTOR)];
@@ -63,7 +63,7 @@ impl Limits {
 
     /// `RateLimited` if any ceiling is reached. Without Redis there is no
     /// shared count: logins go on rather than lock everybody out.
-    fn check(&self, ctx: &Ctx) -> Result<(), AppError> {
+    pub(super) fn check(&self, ctx: &Ctx) -> Result<(), AppError> {
         let Ok(counts) = ctx.svc.redis.counters(&self.names()) else {
             return Ok(());
         };
@@ -79,7 +79,7 @@ impl Limits {
         }
     }
 
-    fn failed(&self, ctx: &Ctx) {
+    pub(super) fn failed(&self, ctx: &Ctx) {
         let _ = ctx
             .svc
             .redis
@@ -116,6 +116,9 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         });
     };
 
+    // A place on the hashing lane first: a flood is refused before it costs
+    // a database round trip.
+    let ticket = ctx.svc.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials(&mut conn, &login)?
@@ -134,7 +137,7 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let stored = creds
         .as_ref()
         .map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
-    let matches = pw::verify(ctx, &password, stored)?;
+    let matches = pw::verify(ctx, ticket, &password, stored)?;
     let creds = match creds {
         Some(c) if matches => c,
         other => {

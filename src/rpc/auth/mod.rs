@@ -6,7 +6,7 @@ mod login;
 mod password;
 mod tokens;
 
-use super::{Method, Param};
+use super::{Method, Output, Param};
 
 const TOKEN: Param = Param {
     name: "token",
@@ -45,7 +45,7 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: r#"{"type":"object","properties":{"user_id":{"type":"integer"}}}"#,
-        handler: password::register,
+        handler: |c, p| password::register(c, p).map(Output::from),
     },
     Method {
         name: "auth.login",
@@ -73,7 +73,7 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: TOKENS,
-        handler: login::login,
+        handler: |c, p| login::login(c, p).map(Output::from),
     },
     Method {
         name: "auth.introspect",
@@ -81,7 +81,7 @@ pub const METHODS: &[Method] = &[
             "What an access token stands for; {active:false} for any token that is not active.",
         params: &[TOKEN],
         result: r#"{"type":"object","properties":{"active":{"type":"boolean"},"user_id":{"type":"integer"},"username":{"type":"string"},"session_id":{"type":"integer"},"roles":{"type":"array","items":{"type":"string"}},"exp":{"type":"integer"},"iat":{"type":"integer"}}}"#,
-        handler: tokens::introspect,
+        handler: |c, p| tokens::introspect(c, p).map(Output::from),
     },
     Method {
         name: "auth.authorize",
@@ -95,7 +95,7 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: r#"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"type":"integer"},"reason":{"type":"string"}}}"#,
-        handler: tokens::authorize,
+        handler: |c, p| tokens::authorize(c, p).map(Output::from),
     },
     Method {
         name: "auth.refresh",
@@ -106,21 +106,21 @@ pub const METHODS: &[Method] = &[
             schema: r#"{"type":"string"}"#,
         }],
         result: TOKENS,
-        handler: login::refresh,
+        handler: |c, p| login::refresh(c, p).map(Output::from),
     },
     Method {
         name: "auth.logout",
         summary: "Revokes the session of an access or refresh token.",
         params: &[TOKEN],
         result: r#"{"type":"object","properties":{"revoked":{"type":"boolean"}}}"#,
-        handler: tokens::logout,
+        handler: |c, p| tokens::logout(c, p).map(Output::from),
     },
     Method {
         name: "auth.logout_all",
         summary: "Revokes every session of the token's user.",
         params: &[TOKEN],
         result: REVOKED_N,
-        handler: tokens::logout_all,
+        handler: |c, p| tokens::logout_all(c, p).map(Output::from),
     },
     Method {
         name: "auth.change_password",
@@ -139,14 +139,14 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: REVOKED_N,
-        handler: password::change_password,
+        handler: |c, p| password::change_password(c, p).map(Output::from),
     },
     Method {
         name: "auth.sessions",
         summary: "The live sessions of the token's user, newest first.",
         params: &[TOKEN],
         result: r#"{"type":"object","properties":{"sessions":{"type":"array","items":{"type":"object"}}}}"#,
-        handler: tokens::sessions,
+        handler: |c, p| tokens::sessions(c, p).map(Output::from),
     },
     Method {
         name: "auth.request_password_reset",
@@ -164,7 +164,7 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: r#"{"type":"object","properties":{"user_id":{"type":"integer"},"reset_token":{"type":"string"},"expires_in":{"type":"integer"}}}"#,
-        handler: password::request_reset,
+        handler: |c, p| password::request_reset(c, p).map(Output::from),
     },
     Method {
         name: "auth.reset_password",
@@ -182,6 +182,6 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: REVOKED_N,
-        handler: password::reset_password,
+        handler: |c, p| password::reset_password(c, p).map(Output::from),
     },
 ];

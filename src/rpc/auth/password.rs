@@ -4,6 +4,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 
+use super::login::Limits;
 use crate::domain::{
     Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, Username,
 };
@@ -36,6 +37,7 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         email_str,
     )?;
 
+    let ticket = ctx.svc.lane.reserve()?;
     // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
     // unique constraints still decide a race.
     {
@@ -44,7 +46,7 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
             return Err(AppError::Conflict(field));
         }
     }
-    let hash = pw::hash(ctx, &password)?;
+    let hash = pw::hash(ctx, ticket, &password)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let new = NewAccount {
@@ -83,10 +85,15 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         &creds.username,
         creds.email.as_deref(),
     )?;
-    if !pw::verify(ctx, &old, &creds.password_hash)? {
+    // A stolen access token must not buy unlimited password guesses: wrong
+    // old passwords count as failed logins of the account.
+    let limits = Limits::new(ctx, &creds.username, None);
+    limits.check(ctx)?;
+    if !pw::verify(ctx, ctx.svc.lane.reserve()?, &old, &creds.password_hash)? {
+        limits.failed(ctx);
         return Err(AppError::InvalidCredentials);
     }
-    let hash = pw::hash(ctx, &new)?;
+    let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
     let revoked = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
@@ -143,7 +150,7 @@ pub fn reset_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         &creds.username,
         creds.email.as_deref(),
     )?;
-    let new_hash = pw::hash(ctx, &new)?;
+    let new_hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
     accounts::set_password_hash(&mut tx, user_id, &new_hash)?;
     let revoked = sessions::revoke_all(&mut tx, user_id, None)?;
     tx.commit()?;

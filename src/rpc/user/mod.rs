@@ -5,7 +5,7 @@ mod import;
 mod read;
 mod write;
 
-use super::{Method, Param};
+use super::{Method, Output, Param};
 
 const USER_ID: Param = Param {
     name: "user_id",
@@ -154,7 +154,7 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: r#"{"type":"object","properties":{"events":{"type":"array"}}}"#,
-        handler: read::login_history,
+        handler: |c, p| read::login_history(c, p).map(Output::from),
     },
     Method {
         name: "user.import",
@@ -165,6 +165,6 @@ pub const METHODS: &[Method] = &[
             schema: r#"{"type":"array","maxItems":1000,"items":{"type":"object"}}"#,
         }],
         result: r#"{"type":"object","properties":{"imported":{"type":"integer"},"errors":{"type":"array"}}}"#,
-        handler: import::import,
+        handler: |c, p| import::import(c, p).map(Output::from),
     },
 ];

@@ -2,28 +2,47 @@
 //! `user.login_history`.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
 use crate::domain::{Email, Role, UserState, Username};
 use crate::error::AppError;
-use crate::model::user::{self, rfc3339};
+use crate::model::user::{self, rfc3339, UserJson};
 use crate::rpc::params::as_i64;
-use crate::rpc::Params;
+use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::accounts::{self, Search};
 
 const MAX_GETS: usize = 1000;
 
-pub fn get(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn get(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let user = user::get(ctx, p.i64("user_id")?)?.ok_or(AppError::NotFound)?;
-    Ok(json!(*user))
+    Ok(Output::Raw(user.json.to_string()))
+}
+
+/// `{"users":[...],<rest>}` from serialized users, without re-parsing them.
+fn users_object(users: &[Arc<UserJson>], rest_key: &str, rest: &Value) -> Output {
+    let mut out = String::with_capacity(16 + users.iter().map(|u| u.json.len() + 1).sum::<usize>());
+    out.push_str(r#"{"users":["#);
+    for (i, u) in users.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&u.json);
+    }
+    out.push_str("],");
+    out.push_str(&Value::String(rest_key.to_string()).to_string());
+    out.push(':');
+    out.push_str(&rest.to_string());
+    out.push('}');
+    Output::Raw(out)
 }
 
 /// Users in the order first requested, each once; unknown ids in `missing`,
 /// each once, in request order.
-pub fn gets(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn gets(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let raw = p.array("user_ids")?;
     if raw.len() > MAX_GETS {
         return Err(AppError::invalid("user_ids", "too_many"));
@@ -42,14 +61,14 @@ pub fn gets(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let mut missing = Vec::new();
     for id in ids {
         match found.remove(&id) {
-            Some(u) => users.push(json!(*u)),
+            Some(u) => users.push(u),
             None => missing.push(id),
         }
     }
-    Ok(json!({"users": users, "missing": missing}))
+    Ok(users_object(&users, "missing", &json!(missing)))
 }
 
-pub fn find(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn find(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let login = match (p.opt_str("username")?, p.opt_str("email")?) {
         (Some(u), None) => Username::parse(u)?.as_str().to_string(),
         (None, Some(e)) => Email::parse(e)?.as_str().to_string(),
@@ -64,7 +83,9 @@ pub fn find(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         Some(id) => user::get(ctx, id)?,
         None => None,
     };
-    Ok(json!(*user.ok_or(AppError::NotFound)?))
+    Ok(Output::Raw(
+        user.ok_or(AppError::NotFound)?.json.to_string(),
+    ))
 }
 
 fn time(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
@@ -78,7 +99,7 @@ fn time(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
 }
 
 /// The cursor is the last id of the previous page, as an opaque string.
-pub fn search(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let limit = p.limit("limit", 20, 100)?;
     let state = p
         .opt_str("state")?
@@ -116,12 +137,8 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         .flatten();
     let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
     let mut found = user::get_many(ctx, &ids)?;
-    let users: Vec<Value> = ids
-        .iter()
-        .filter_map(|id| found.remove(id))
-        .map(|u| json!(*u))
-        .collect();
-    Ok(json!({"users": users, "next_cursor": next_cursor}))
+    let users: Vec<Arc<UserJson>> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    Ok(users_object(&users, "next_cursor", &json!(next_cursor)))
 }
 
 pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {

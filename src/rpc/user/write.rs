@@ -2,20 +2,19 @@
 //! `user.revoke_role`. Each changes the source of truth, then drops every
 //! cached copy, then answers with the fresh User.
 
-use serde_json::{json, Value};
-
 use crate::domain::{ProfilePatch, Role, UserState};
 use crate::error::AppError;
 use crate::model::{session, user};
-use crate::rpc::Params;
+use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::{accounts, sessions};
 
-fn fresh(ctx: &Ctx, id: i64) -> Result<Value, AppError> {
-    Ok(json!(*user::get(ctx, id)?.ok_or(AppError::NotFound)?))
+fn fresh(ctx: &Ctx, id: i64) -> Result<Output, AppError> {
+    let user = user::get(ctx, id)?.ok_or(AppError::NotFound)?;
+    Ok(Output::Raw(user.json.to_string()))
 }
 
-pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let raw = p
         .get("profile")
@@ -32,7 +31,7 @@ pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     fresh(ctx, id)
 }
 
-pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let state =
         UserState::parse(p.str("state")?).ok_or_else(|| AppError::invalid("state", "invalid"))?;
@@ -64,7 +63,7 @@ fn role(ctx: &Ctx, p: &Params) -> Result<(i64, Role), AppError> {
     Ok((id, role))
 }
 
-pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let (id, role) = role(ctx, p)?;
     {
         let mut conn = ctx.pg()?;
@@ -77,7 +76,7 @@ pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     fresh(ctx, id)
 }
 
-pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
+pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let role = Role::parse(p.str("role")?)?;
     {

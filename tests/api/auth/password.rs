@@ -224,3 +224,28 @@ fn login_re_hashes_a_password_stored_with_a_lower_bcrypt_cost() {
     assert!(bcrypt::verify(PASSWORD, &hash).unwrap());
     login(&app, "alice");
 }
+
+/// A stolen access token must not buy unlimited guesses of the password.
+#[test]
+fn wrong_old_passwords_count_as_failed_logins_and_are_rate_limited() {
+    let app = spawn_with(Options {
+        ini: "[AUTH]\nLOGIN_MAX_FAILS = 1\n".into(), // per-account ceiling: 10
+        ..Default::default()
+    });
+    let (_, t) = app.register_and_login("alice");
+    let guess = json!({"token": access(&t), "old_password": "not the right one", "new_password": NEW_PASSWORD});
+    for _ in 0..10 {
+        app.err("auth.change_password", guess.clone(), -32011);
+    }
+    let limited = app.err("auth.change_password", guess, -32029);
+    assert!(
+        limited["data"]["retry_after"].as_u64().unwrap() >= 1,
+        "{limited}"
+    );
+    // the right old password is refused too while the limit holds
+    app.err(
+        "auth.change_password",
+        json!({"token": access(&t), "old_password": PASSWORD, "new_password": NEW_PASSWORD}),
+        -32029,
+    );
+}
