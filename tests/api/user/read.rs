@@ -136,7 +136,7 @@ fn gets_of_a_thousand_ids_answers_in_one_call_and_more_is_refused() {
     requested.splice(500..500, unknown);
     assert_eq!(requested.len(), 1000);
 
-    let r = ok_large(&app, "user.gets", json!({ "user_ids": requested }));
+    let r = app.ok("user.gets", json!({ "user_ids": requested }));
     let got: Vec<i64> = r["users"].as_array().unwrap().iter().map(id_of).collect();
     assert_eq!(got, ids);
     assert_eq!(r["missing"], json!(unknown));
