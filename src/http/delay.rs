@@ -2,7 +2,9 @@
 //! pause instead of at once. Closed-loop callers (a retrying client, a load
 //! generator) would otherwise come straight back, and thousands of refusals
 //! a second would take the CPU the lane needs to serve the logins it holds.
-//! The pause is spent here, holding only the request, never a worker.
+//! The pause is spent here, holding only the request, never a worker, and
+//! it grows only when refusals pile up: a few refused logins are told at
+//! once, a storm of them is slowed down.
 
 use std::time::{Duration, Instant};
 
@@ -11,10 +13,26 @@ use crossbeam_channel::Receiver;
 use super::respond::Reply;
 use crate::services::Services;
 
-/// Well under the contract's promise of a fast refusal (tens of ms).
-pub const SHED_PAUSE: Duration = Duration::from_millis(25);
+/// The pause while refusals are few: a caller is told at once, nearly.
+const SHORT_PAUSE: Duration = Duration::from_millis(5);
+/// The pause once refusals pile up (a retry storm): long enough to cut the
+/// storm's rate tenfold, short enough that a caller still hears quickly.
+const LONG_PAUSE: Duration = Duration::from_millis(50);
+/// Refusals waiting at once that mean a storm (at the short pause, more
+/// than ~3,000 refusals a second).
+const STORM: usize = 16;
 /// Answers that may wait; past this a refusal is sent at once.
 pub const CAPACITY: usize = 4096;
+
+/// When a refusal made now should be sent, given how many are waiting.
+pub fn due(waiting: usize) -> Instant {
+    Instant::now()
+        + if waiting >= STORM {
+            LONG_PAUSE
+        } else {
+            SHORT_PAUSE
+        }
+}
 
 pub struct Delayed {
     pub due: Instant,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use sha2::{Digest, Sha256};
 
-use super::delay::{Delayed, SHED_PAUSE};
+use super::delay::{self, Delayed};
 use super::respond::Reply;
 use super::Job;
 use crate::config::ClientKey;
@@ -164,7 +164,7 @@ fn serve(svc: &Services, mut job: Job, delayed: &Sender<Delayed>) {
         !answer.calls.is_empty() && answer.calls.iter().all(|c| c.outcome == "overloaded");
     if lane_full {
         let pause = Delayed {
-            due: Instant::now() + SHED_PAUSE,
+            due: delay::due(delayed.len()),
             request: job.request,
             reply,
             rid,

@@ -30,14 +30,11 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         .map(|v| ProfilePatch::parse(v, "profile"))
         .transpose()?;
     let email_str = email.as_ref().map(Email::as_str);
-    let password = policy(ctx).check(
-        p.str("password")?.to_string(),
-        "password",
-        username.as_str(),
-        email_str,
-    )?;
-
+    let raw_password = p.str("password")?.to_string();
+    // The lane first: the strength check (zxcvbn) costs milliseconds of CPU,
+    // which a flood of refused registrations must not get to spend.
     let ticket = ctx.svc.lane.reserve()?;
+    let password = policy(ctx).check(raw_password, "password", username.as_str(), email_str)?;
     // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
     // unique constraints still decide a race.
     {
@@ -74,6 +71,7 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let info = session::require(ctx, p.str("token")?)?;
     let old = Password::for_login(p.str("old_password")?.to_string())
         .map_err(|_| AppError::InvalidCredentials)?;
+    let ticket = ctx.svc.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
@@ -89,7 +87,7 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     // old passwords count as failed logins of the account.
     let limits = Limits::new(ctx, &creds.username, None);
     limits.check(ctx)?;
-    if !pw::verify(ctx, ctx.svc.lane.reserve()?, &old, &creds.password_hash)? {
+    if !pw::verify(ctx, ticket, &old, &creds.password_hash)? {
         limits.failed(ctx);
         return Err(AppError::InvalidCredentials);
     }
