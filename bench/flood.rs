@@ -1,0 +1,100 @@
+//! A paced login flood that records latency per outcome, which wrk cannot:
+//! it shows how fast excess logins are shed (-32002) while the hashing lane
+//! is full. Prints one JSON line.
+//!
+//! `cargo run --release --example flood -- ADDR RATE_PER_S SECONDS CONNECTIONS USERS PASSWORD`
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let addr = a.get(1).cloned().unwrap_or_else(|| "127.0.0.1:8080".into());
+    let rate: f64 = a.get(2).and_then(|v| v.parse().ok()).unwrap_or(40.0);
+    let secs: u64 = a.get(3).and_then(|v| v.parse().ok()).unwrap_or(10);
+    let conns: usize = a.get(4).and_then(|v| v.parse().ok()).unwrap_or(16);
+    let users: usize = a.get(5).and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let password = a.get(6).cloned().unwrap_or_default();
+    let interval = Duration::from_secs_f64(conns as f64 / rate);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let threads: Vec<_> = (0..conns)
+        .map(|t| {
+            let (addr, password) = (addr.clone(), password.clone());
+            std::thread::spawn(move || {
+                let mut out: Vec<(String, f64)> = Vec::new();
+                let mut next = Instant::now() + interval.mul_f64(t as f64 / conns as f64);
+                let mut i = t;
+                while Instant::now() < end {
+                    let now = Instant::now();
+                    if next > now {
+                        std::thread::sleep(next - now);
+                    }
+                    next += interval;
+                    let body = format!(
+                        r#"{{"jsonrpc":"2.0","method":"auth.login","params":{{"username":"bench_{}","password":"{}"}},"id":1}}"#,
+                        i % users,
+                        password
+                    );
+                    i += conns;
+                    let started = Instant::now();
+                    let outcome = match TcpStream::connect(&addr) {
+                        Err(_) => "connect_error".to_string(),
+                        Ok(mut s) => {
+                            let req = format!(
+                                "POST /rpc HTTP/1.1\r\nHost: b\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                            let mut resp = String::new();
+                            let _ = s.write_all(req.as_bytes());
+                            let _ = s.read_to_string(&mut resp);
+                            if resp.contains("\"access_token\"") {
+                                "ok".into()
+                            } else if resp.contains("-32002") {
+                                "shed".into()
+                            } else if resp.contains("-32001") {
+                                "timeout".into()
+                            } else {
+                                "other".into()
+                            }
+                        }
+                    };
+                    out.push((outcome, started.elapsed().as_secs_f64() * 1000.0));
+                }
+                out
+            })
+        })
+        .collect();
+    let all: Vec<(String, f64)> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap_or_default())
+        .collect();
+    let lat = |name: &str| {
+        let mut v: Vec<f64> = all
+            .iter()
+            .filter(|(o, _)| o == name)
+            .map(|(_, l)| *l)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        v
+    };
+    let (ok, shed) = (lat("ok"), lat("shed"));
+    let others = all.len() - ok.len() - shed.len();
+    println!(
+        r#"{{"sent":{},"seconds":{secs},"ok":{},"shed":{},"other":{others},"ok_p50_ms":{:.2},"ok_p99_ms":{:.2},"shed_p50_ms":{:.2},"shed_p99_ms":{:.2}}}"#,
+        all.len(),
+        ok.len(),
+        shed.len(),
+        percentile(&ok, 0.5),
+        percentile(&ok, 0.99),
+        percentile(&shed, 0.5),
+        percentile(&shed, 0.99)
+    );
+}
