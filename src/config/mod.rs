@@ -1,0 +1,290 @@
+//! Configuration: an ini file (the seed's `config.ini` keeps working) plus
+//! `PROFITEER_<SECTION>__<KEY>` environment overrides, validated once into
+//! [`Config`]. Every rejection names the section, the key and what was expected,
+//! so a bad deploy stops at start-up instead of failing on the first request.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// A validated configuration. Nothing downstream re-checks these values.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: String,
+    pub server: ServerConfig,
+    pub pg: PgConfig,
+    pub mongo: MongoConfig,
+    pub redis: RedisConfig,
+    pub auth: AuthConfig,
+    /// role -> permission patterns (`*`, `post:*`, `user:read`).
+    pub roles: BTreeMap<String, Vec<String>>,
+    /// Callers allowed to use the service; empty means no caller key is asked.
+    pub clients: Vec<ClientKey>,
+    /// Things accepted but worth telling the operator (ignored seed keys).
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    pub workers: usize,
+    pub queue_depth: usize,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+    pub access_log: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct PgConfig {
+    pub uri: String,
+    pub pool_size: u32,
+    pub pool_timeout: Duration,
+    pub pool_recycle: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct MongoConfig {
+    pub uri: String,
+    pub pool_size: u32,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub uri: String,
+    pub pool_size: u32,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Prepended to every key and to the invalidation channel, so several
+    /// deployments (or test runs) can share one Redis.
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub bcrypt_cost: u32,
+    pub access_ttl_s: i64,
+    pub refresh_ttl_s: i64,
+    pub reset_ttl_s: i64,
+    pub login_max_fails: u32,
+    pub login_window_s: u64,
+    pub password_min_score: u8,
+    pub hash_workers: usize,
+    /// `None`: sized at start-up from the measured hash time and the deadline.
+    pub hash_queue_depth: Option<usize>,
+}
+
+/// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
+/// method patterns it may call.
+#[derive(Clone)]
+pub struct ClientKey {
+    pub name: String,
+    pub key_sha256: [u8; 32],
+    pub methods: Vec<String>,
+}
+
+impl fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("name", &self.name)
+            .field("key_sha256", &"***")
+            .field("methods", &self.methods)
+            .finish()
+    }
+}
+
+/// Why start-up was refused. The message always names the section and key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+const ENV_PREFIX: &str = "PROFITEER_";
+
+/// Sections whose keys are fixed names (upper case in the file).
+const KEYED_SECTIONS: &[&str] = &["ENV", "SERVER", "PG", "MONGO", "REDIS", "AUTH", "GEVENT"];
+/// Sections whose keys are free names chosen by the operator.
+const NAMED_SECTIONS: &[&str] = &["ROLES", "CLIENTS"];
+
+/// section -> key -> raw value, before validation.
+type Raw = BTreeMap<String, BTreeMap<String, String>>;
+
+impl Config {
+    /// Reads `path`, applies the process environment's overrides, validates.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+        Config::from_sources(&text, std::env::vars())
+    }
+
+    /// Builds a config from ini text and `(name, value)` environment pairs.
+    pub fn from_sources(
+        ini_text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = parse_ini(ini_text)?;
+        apply_env(&mut raw, env)?;
+        validate(raw)
+    }
+}
+
+fn section_name(name: &str) -> Result<String, ConfigError> {
+    let upper = name.trim().to_ascii_uppercase();
+    if KEYED_SECTIONS.contains(&upper.as_str()) || NAMED_SECTIONS.contains(&upper.as_str()) {
+        Ok(upper)
+    } else {
+        Err(ConfigError(format!(
+            "unknown section [{name}]: expected one of {}",
+            [KEYED_SECTIONS, NAMED_SECTIONS].concat().join(", ")
+        )))
+    }
+}
+
+fn key_name(section: &str, key: &str) -> String {
+    if NAMED_SECTIONS.contains(&section) {
+        key.trim().to_ascii_lowercase()
+    } else {
+        key.trim().to_ascii_uppercase()
+    }
+}
+
+fn parse_ini(text: &str) -> Result<Raw, ConfigError> {
+    let ini = ini::Ini::load_from_str(text)
+        .map_err(|e| ConfigError(format!("config file is not valid ini: {e}")))?;
+    let mut raw = Raw::new();
+    for (section, props) in ini.iter() {
+        let Some(section) = section else {
+            if let Some((key, _)) = props.iter().next() {
+                return Err(ConfigError(format!(
+                    "key {key} stands before any [SECTION]: move it under its section"
+                )));
+            }
+            continue;
+        };
+        let section = section_name(section)?;
+        let entries = raw.entry(section.clone()).or_default();
+        for (key, value) in props.iter() {
+            entries.insert(key_name(&section, key), value.trim().to_string());
+        }
+    }
+    Ok(raw)
+}
+
+fn apply_env(
+    raw: &mut Raw,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let Some((section, key)) = rest.split_once("__") else {
+            continue; // e.g. PROFITEER_CONFIG_PATH
+        };
+        let section = section_name(section)
+            .map_err(|e| ConfigError(format!("environment variable {name}: {e}")))?;
+        let key = key_name(&section, key);
+        raw.entry(section).or_default().insert(key, value);
+    }
+    Ok(())
+}
+
+mod validate;
+use validate::validate;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[PG]\nPG_URI = postgres://root@127.0.0.1/x\n\
+        [MONGO]\nMONGO_MAIN_URI = mongodb://127.0.0.1:27017/x\n\
+        [REDIS]\nREDIS_URI = redis://127.0.0.1:6379/0\n";
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_sources(
+            text,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn a_minimal_config_takes_the_contract_defaults() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(c.server.host, "127.0.0.1");
+        assert_eq!(c.pg.pool_size, 20);
+        assert_eq!(c.server.workers, 20);
+        assert_eq!(c.server.request_timeout, Duration::from_millis(3000));
+        assert_eq!(c.server.max_body_bytes, 1 << 20);
+        assert_eq!(c.server.max_batch, 100);
+        assert_eq!(c.auth.bcrypt_cost, 12);
+        assert_eq!(c.auth.password_min_score, 2);
+    }
+
+    #[test]
+    fn gevent_pool_size_is_read_as_workers_and_pg_max_over_only_warns() {
+        let text = format!("{MINIMAL}[GEVENT]\nGEVENT_POOL_SIZE = 7\n[PG]\nPG_MAX_OVER = 3\n");
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.server.workers, 7);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(c.warnings[0].contains("PG_MAX_OVER"));
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_section_and_name() {
+        let err = load(&format!("{MINIMAL}[AUTH]\nBCRYPT_COSTS = 4\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[AUTH] BCRYPT_COSTS"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_required_key_is_named() {
+        let err = load("[PG]\nPG_URI = postgres://x/y\n", &[]).unwrap_err();
+        assert!(err.0.contains("[MONGO] MONGO_MAIN_URI is missing"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_names_key_and_expectation() {
+        let err = load(&format!("{MINIMAL}[AUTH]\nBCRYPT_COST = 40\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[AUTH] BCRYPT_COST = 40"), "{err}");
+        assert!(err.0.contains("4 to 31"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_win_over_the_file() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("PROFITEER_PG__PG_POOL_SIZE", "5"),
+                ("PROFITEER_CONFIG_PATH", "x"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.pg.pool_size, 5);
+        let err = load(MINIMAL, &[("PROFITEER_NOPE__X", "1")]).unwrap_err();
+        assert!(err.0.contains("PROFITEER_NOPE__X"), "{err}");
+    }
+
+    #[test]
+    fn clients_and_roles_are_parsed() {
+        let text = format!(
+            "{MINIMAL}[ROLES]\nadmin = *\neditor = post:*, user:read\n\
+             [CLIENTS]\ngateway = {} auth.*,user.get\n",
+            "ab".repeat(32)
+        );
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.roles["editor"], vec!["post:*", "user:read"]);
+        assert_eq!(c.clients[0].methods, vec!["auth.*", "user.get"]);
+        assert_eq!(c.clients[0].key_sha256, [0xab; 32]);
+        let bad = format!("{MINIMAL}[CLIENTS]\ngateway = nothex auth.*\n");
+        assert!(load(&bad, &[]).unwrap_err().0.contains("[CLIENTS] gateway"));
+    }
+}
