@@ -9,4 +9,5 @@ set -a
 # shellcheck disable=SC1091
 . .run/services.env
 set +a
-cargo test "$@"
+# --lib --bins --tests: every test we have, and no empty doc-test run last.
+cargo test --lib --bins --tests "$@"
