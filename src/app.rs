@@ -19,6 +19,7 @@ use crate::services::Services;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
+use crate::window::WindowCounter;
 
 pub struct App {
     http: HttpServer,
@@ -78,7 +79,8 @@ impl App {
             auth.hash_workers,
             queue_depth
         );
-        let lane = HashLane::start(auth.hash_workers, queue_depth);
+        let token_calls = Arc::new(WindowCounter::default());
+        let lane = HashLane::start(auth.hash_workers, queue_depth, token_calls.clone());
         let fetch = rayon::ThreadPoolBuilder::new()
             .num_threads(config.server.workers.clamp(2, 64))
             .thread_name(|i| format!("fetch-{i}"))
@@ -86,6 +88,7 @@ impl App {
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
         let svc = Arc::new(Services {
             lane,
+            token_calls,
             events: EventWriter::start(mongo.clone()),
             metrics: Metrics::new(rpc::method_names()),
             pg,

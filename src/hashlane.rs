@@ -3,9 +3,9 @@
 //! jobs, queued or running. A caller reserves a place ([`HashLane::reserve`])
 //! before doing any other work for a login, so a login flood is refused for
 //! the price of parsing it, and the request workers stay free for token
-//! checks. The hashing threads also run at a lower scheduling priority
-//! (nice +10): when token checks and bcrypt compete for the CPU, token checks
-//! win, and bcrypt gets every cycle they leave.
+//! checks. The hashing threads also run under SCHED_IDLE: when token checks
+//! and bcrypt compete for the CPU, token checks win, and bcrypt gets every
+//! cycle they leave.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,8 +15,13 @@ use std::time::Instant;
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use crate::error::AppError;
+use crate::window::WindowCounter;
 
 type Job = Box<dyn FnOnce() + Send>;
+
+/// Token-check calls over the last ~0.2 s above which the lane hashes one
+/// password at a time (about 500 calls a second).
+const BUSY: u64 = 100;
 
 pub struct HashLane {
     tx: Sender<Job>,
@@ -32,6 +37,33 @@ pub struct Ticket<'a> {
     slot: Slot,
 }
 
+/// A hashing thread's permission to run a job now (see [`HashLane::start`]).
+struct Turn<'a>(&'a AtomicUsize);
+
+impl<'a> Turn<'a> {
+    fn take(running: &'a AtomicUsize, token_calls: &WindowCounter) -> Turn<'a> {
+        loop {
+            let now = running.load(Ordering::Acquire);
+            if now >= 1 && token_calls.recent() > BUSY {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                continue;
+            }
+            if running
+                .compare_exchange(now, now + 1, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return Turn(running);
+            }
+        }
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Gives its place back when dropped: inside the job once it has run.
 struct Slot(Arc<AtomicUsize>);
 
@@ -41,7 +73,8 @@ impl Drop for Slot {
     }
 }
 
-/// nice +10: a weight of about a tenth of a normal thread's under contention.
+/// nice +10: under contention a hashing thread weighs about a tenth of a
+/// request thread, so token checks get the CPU first.
 fn lower_priority() {
     use thread_priority::{set_current_thread_priority, ThreadPriority, ThreadPriorityValue};
     let set = ThreadPriorityValue::try_from(25u8)
@@ -57,17 +90,23 @@ fn lower_priority() {
 
 impl HashLane {
     /// `workers` threads; at most `workers + queue_depth` jobs at once.
-    pub fn start(workers: usize, queue_depth: usize) -> HashLane {
+    /// While `token_calls` counts heavy token-check traffic, only one hash
+    /// runs at a time, leaving the other cores to those checks (scheduling
+    /// priority alone is not enough: every preemption costs them latency).
+    pub fn start(workers: usize, queue_depth: usize, token_calls: Arc<WindowCounter>) -> HashLane {
         let capacity = workers + queue_depth;
         let (tx, rx) = bounded::<Job>(capacity);
+        let running = Arc::new(AtomicUsize::new(0));
         let mut started = 0;
         for i in 0..workers {
             let rx: Receiver<Job> = rx.clone();
+            let (running, token_calls) = (running.clone(), token_calls.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("hash-{i}"))
                 .spawn(move || {
                     lower_priority();
                     for job in rx {
+                        let _turn = Turn::take(&running, &token_calls);
                         if catch_unwind(AssertUnwindSafe(job)).is_err() {
                             log::error!("a password-hashing job panicked");
                         }
@@ -166,7 +205,7 @@ mod tests {
 
     #[test]
     fn a_full_lane_refuses_reservations_at_once_and_frees_them_after_use() {
-        let lane = Arc::new(HashLane::start(1, 0));
+        let lane = Arc::new(HashLane::start(1, 0, Default::default()));
         let deadline = Instant::now() + Duration::from_secs(5);
         let busy = {
             let lane = lane.clone();
@@ -186,14 +225,14 @@ mod tests {
 
     #[test]
     fn an_unused_reservation_gives_its_place_back() {
-        let lane = HashLane::start(1, 0);
+        let lane = HashLane::start(1, 0, Default::default());
         drop(lane.reserve().unwrap());
         assert_eq!(lane.in_lane(), 0);
     }
 
     #[test]
     fn a_job_past_its_deadline_times_out_and_is_skipped() {
-        let lane = HashLane::start(1, 4);
+        let lane = HashLane::start(1, 4, Default::default());
         let deadline = Instant::now() + Duration::from_millis(50);
         let r = lane
             .reserve()

@@ -21,6 +21,7 @@ pub mod model;
 pub mod rpc;
 pub mod services;
 pub mod store;
+pub mod window;
 
 pub use app::App;
 pub use config::Config;

@@ -13,6 +13,7 @@ use crate::metrics::Metrics;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
+use crate::window::WindowCounter;
 
 pub struct Services {
     pub config: Config,
@@ -23,6 +24,9 @@ pub struct Services {
     pub lane: HashLane,
     pub events: EventWriter,
     pub metrics: Metrics,
+    /// Calls other than password hashing, counted to tell the hashing lane
+    /// when token checks need the CPU.
+    pub token_calls: Arc<WindowCounter>,
     /// Runs a model's independent fetches (PostgreSQL and MongoDB) at once.
     pub fetch: rayon::ThreadPool,
     /// Verified against when a login names no account, so an unknown user

@@ -1,38 +1,26 @@
-//! Calls refused because the hashing lane is full are answered after a short
-//! pause instead of at once. Closed-loop callers (a retrying client, a load
-//! generator) would otherwise come straight back, and thousands of refusals
-//! a second would take the CPU the lane needs to serve the logins it holds.
-//! The pause is spent here, holding only the request, never a worker, and
-//! it grows only when refusals pile up: a few refused logins are told at
-//! once, a storm of them is slowed down.
+//! Calls refused because the hashing lane is full are answered at once,
+//! unless refusals come in a storm (closed-loop callers retrying straight
+//! away): then each refusal is held for a short pause first. Thousands of
+//! refusals a second would otherwise take the CPU the lane needs to finish
+//! the logins it holds. The pause is spent on one thread that holds only the
+//! request, never a worker.
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::respond::Reply;
 use crate::services::Services;
+use crate::window::WindowCounter;
 
-/// The pause while refusals are few: a caller is told at once, nearly.
-const SHORT_PAUSE: Duration = Duration::from_millis(5);
-/// The pause once refusals pile up (a retry storm): long enough to cut the
-/// storm's rate tenfold, short enough that a caller still hears quickly.
-const LONG_PAUSE: Duration = Duration::from_millis(50);
-/// Refusals waiting at once that mean a storm (at the short pause, more
-/// than ~3,000 refusals a second).
-const STORM: usize = 16;
+/// The pause during a storm: cuts a retry storm's rate by two orders of
+/// magnitude, and a caller still hears well within the deadline.
+const PAUSE: Duration = Duration::from_millis(100);
+/// Refusals over the last ~0.2 s that make a storm: more than 40, i.e.
+/// about 200 a second (a storm paced at `PAUSE` stays above it).
+const STORM: u64 = 40;
 /// Answers that may wait; past this a refusal is sent at once.
 pub const CAPACITY: usize = 4096;
-
-/// When a refusal made now should be sent, given how many are waiting.
-pub fn due(waiting: usize) -> Instant {
-    Instant::now()
-        + if waiting >= STORM {
-            LONG_PAUSE
-        } else {
-            SHORT_PAUSE
-        }
-}
 
 pub struct Delayed {
     pub due: Instant,
@@ -43,8 +31,38 @@ pub struct Delayed {
     pub outcome: String,
 }
 
-/// Sends each answer when it is due. All pauses are equal, so arrival order
-/// is due order. Ends when every worker has stopped and the queue is empty.
+/// Counts refusals and sends or holds each answer.
+pub struct Pacer {
+    tx: Sender<Delayed>,
+    refusals: WindowCounter,
+}
+
+impl Pacer {
+    pub fn new(tx: Sender<Delayed>) -> Pacer {
+        Pacer {
+            tx,
+            refusals: WindowCounter::default(),
+        }
+    }
+
+    /// Sends a lane refusal now, or after the pause during a storm.
+    pub fn refuse(&self, svc: &Services, d: Delayed) {
+        if self.refusals.note() <= STORM {
+            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+            return;
+        }
+        let d = Delayed {
+            due: Instant::now() + PAUSE,
+            ..d
+        };
+        if let Err(TrySendError::Full(d) | TrySendError::Disconnected(d)) = self.tx.try_send(d) {
+            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+        }
+    }
+}
+
+/// Sends each held answer when it is due. All pauses are equal, so arrival
+/// order is due order. Ends when every worker has stopped and none is left.
 pub fn run(svc: &Services, queue: Receiver<Delayed>) {
     for d in queue {
         let now = Instant::now();
@@ -52,5 +70,18 @@ pub fn run(svc: &Services, queue: Receiver<Delayed>) {
             std::thread::sleep(d.due - now);
         }
         d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_refusals_are_no_storm_and_many_are() {
+        let (tx, _rx) = crossbeam_channel::bounded(1);
+        let pacer = Pacer::new(tx);
+        assert!((0..STORM).all(|_| pacer.refusals.note() <= STORM));
+        assert!(pacer.refusals.note() > STORM);
     }
 }

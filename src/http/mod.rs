@@ -53,15 +53,16 @@ impl HttpServer {
                 .map_err(|e| format!("cannot start a thread: {e}"))
         };
         let (delayed_tx, delayed_rx) = bounded::<delay::Delayed>(delay::CAPACITY);
+        let pacer = Arc::new(delay::Pacer::new(delayed_tx));
         let mut workers = Vec::new();
         for i in 0..svc.config.server.workers {
-            let (svc, rx, delayed) = (svc.clone(), rx.clone(), delayed_tx.clone());
+            let (svc, rx, pacer) = (svc.clone(), rx.clone(), pacer.clone());
             workers.push(spawn(
                 format!("worker-{i}"),
-                Box::new(move || worker::run(&svc, rx, delayed)),
+                Box::new(move || worker::run(&svc, rx, &pacer)),
             )?);
         }
-        drop(delayed_tx);
+        drop(pacer);
         {
             let svc = svc.clone();
             workers.push(spawn(

@@ -6,10 +6,10 @@ use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TrySendError};
+use crossbeam_channel::Receiver;
 use sha2::{Digest, Sha256};
 
-use super::delay::{self, Delayed};
+use super::delay::{Delayed, Pacer};
 use super::respond::Reply;
 use super::Job;
 use crate::config::ClientKey;
@@ -17,9 +17,9 @@ use crate::error::AppError;
 use crate::rpc;
 use crate::services::Services;
 
-pub fn run(svc: &Services, queue: Receiver<Job>, delayed: Sender<Delayed>) {
+pub fn run(svc: &Services, queue: Receiver<Job>, pacer: &Pacer) {
     for job in queue {
-        serve(svc, job, &delayed);
+        serve(svc, job, pacer);
     }
 }
 
@@ -77,7 +77,7 @@ fn read_body(
     }
 }
 
-fn serve(svc: &Services, mut job: Job, delayed: &Sender<Delayed>) {
+fn serve(svc: &Services, mut job: Job, pacer: &Pacer) {
     let deadline = job.arrived + svc.config.server.request_timeout;
     let rid = job.rid;
     if Instant::now() >= deadline {
@@ -163,19 +163,15 @@ fn serve(svc: &Services, mut job: Job, delayed: &Sender<Delayed>) {
     let lane_full =
         !answer.calls.is_empty() && answer.calls.iter().all(|c| c.outcome == "overloaded");
     if lane_full {
-        let pause = Delayed {
-            due: delay::due(delayed.len()),
+        let refusal = Delayed {
+            due: Instant::now(),
             request: job.request,
             reply,
             rid,
             arrived: job.arrived,
             outcome,
         };
-        // A full pause queue: answer now rather than hold more.
-        if let Err(TrySendError::Full(d) | TrySendError::Disconnected(d)) = delayed.try_send(pause)
-        {
-            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
-        }
+        pacer.refuse(svc, refusal);
         return;
     }
     reply.send(job.request, rid, job.arrived, &outcome, svc);

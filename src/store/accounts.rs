@@ -65,15 +65,27 @@ pub fn conflict_field(e: &postgres::Error) -> Option<&'static str> {
     }
 }
 
-const ACCOUNT_COLUMNS: &str = "u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
-     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role)";
+/// The columns `account_from` reads, roles aggregated in the same query.
+macro_rules! select_accounts {
+    () => {
+        "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
+         ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
+         FROM users u"
+    };
+}
 
-const BY_ID: &str = "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
-     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
-     FROM users u WHERE u.id = $1";
-const BY_IDS: &str = "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
-     ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
-     FROM users u WHERE u.id = ANY($1)";
+const BY_IDS: &str = concat!(select_accounts!(), " WHERE u.id = ANY($1)");
+const SEARCH: &str = concat!(
+    select_accounts!(),
+    " WHERE u.id > $1 \
+     AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
+     AND ($3::text IS NULL OR u.state = $3) \
+     AND ($4::text IS NULL OR EXISTS \
+          (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
+     AND ($5::timestamptz IS NULL OR u.created_at > $5) \
+     AND ($6::timestamptz IS NULL OR u.created_at < $6) \
+     ORDER BY u.id LIMIT $7"
+);
 
 fn account_from(row: &Row) -> Result<Account, postgres::Error> {
     Ok(Account {
@@ -85,15 +97,6 @@ fn account_from(row: &Row) -> Result<Account, postgres::Error> {
         updated_at: row.try_get(5)?,
         roles: row.try_get(6)?,
     })
-}
-
-pub fn account(conn: &mut PgConn, id: i64) -> Result<Option<Account>, postgres::Error> {
-    let st = conn.prepared(BY_ID)?;
-    conn.client
-        .query_opt(&st, &[&id])?
-        .as_ref()
-        .map(account_from)
-        .transpose()
 }
 
 /// The accounts among `ids` that exist, in no particular order: one query.
@@ -302,19 +305,9 @@ pub fn search(
     s: &Search,
 ) -> Result<Vec<Account>, postgres::Error> {
     let pattern = s.prefix.as_deref().map(|p| format!("{}%", escape_like(p)));
-    let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM users u WHERE u.id > $1 \
-         AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
-         AND ($3::text IS NULL OR u.state = $3) \
-         AND ($4::text IS NULL OR EXISTS \
-              (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
-         AND ($5::timestamptz IS NULL OR u.created_at > $5) \
-         AND ($6::timestamptz IS NULL OR u.created_at < $6) \
-         ORDER BY u.id LIMIT $7"
-    );
     client
         .query(
-            &sql,
+            SEARCH,
             &[
                 &s.after_id,
                 &pattern,
