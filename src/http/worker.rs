@@ -77,20 +77,25 @@ fn read_body(
     }
 }
 
+/// The request's deadline passed before it could run: 503 / -32001.
+fn expired(svc: &Services, job: Job) {
+    svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
+    svc.metrics
+        .observe("unknown", "timeout", job.arrived.elapsed());
+    Reply::rpc_error(503, &AppError::Timeout, job.rid).send(
+        job.request,
+        job.rid,
+        job.arrived,
+        "timeout",
+        svc,
+    );
+}
+
 fn serve(svc: &Services, mut job: Job, pacer: &Pacer) {
     let deadline = job.arrived + svc.config.server.request_timeout;
     let rid = job.rid;
     if Instant::now() >= deadline {
-        svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
-        svc.metrics
-            .observe("unknown", "timeout", job.arrived.elapsed());
-        Reply::rpc_error(503, &AppError::Timeout, rid).send(
-            job.request,
-            rid,
-            job.arrived,
-            "timeout",
-            svc,
-        );
+        expired(svc, job);
         return;
     }
     let client = match caller(svc, &job.request) {
@@ -113,14 +118,7 @@ fn serve(svc: &Services, mut job: Job, pacer: &Pacer) {
     let body = match read_body(&mut job.request, max, deadline) {
         Ok(body) => body,
         Err(BodyError::Late) => {
-            svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
-            Reply::rpc_error(503, &AppError::Timeout, rid).send(
-                job.request,
-                rid,
-                job.arrived,
-                "timeout",
-                svc,
-            );
+            expired(svc, job);
             return;
         }
         Err(BodyError::Io(e)) => {
