@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::{Email, Username};
 use crate::error::AppError;
 
 pub struct Params<'a> {
@@ -63,6 +64,17 @@ impl<'a> Params<'a> {
             None => Ok(default),
             Some(n) if (1..=max).contains(&n) => Ok(n),
             Some(_) => Err(AppError::invalid(key, "out_of_range")),
+        }
+    }
+
+    /// Exactly one of `username` and `email`, parsed and lower-cased: the
+    /// account name to look up.
+    pub fn username_or_email(&self) -> Result<String, AppError> {
+        match (self.opt_str("username")?, self.opt_str("email")?) {
+            (Some(u), None) => Ok(Username::parse(u)?.as_str().to_string()),
+            (None, Some(e)) => Ok(Email::parse(e)?.as_str().to_string()),
+            (Some(_), Some(_)) => Err(AppError::invalid("email", "give_username_or_email")),
+            (None, None) => Err(AppError::invalid("username", "missing")),
         }
     }
 

@@ -106,12 +106,7 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
 }
 
 pub fn request_reset(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
-    let login = match (p.opt_str("username")?, p.opt_str("email")?) {
-        (Some(u), None) => Username::parse(u)?.as_str().to_string(),
-        (None, Some(e)) => Email::parse(e)?.as_str().to_string(),
-        (Some(_), Some(_)) => return Err(AppError::invalid("email", "give_username_or_email")),
-        (None, None) => return Err(AppError::invalid("username", "missing")),
-    };
+    let login = p.username_or_email()?;
     let token = Token::generate(TokenKind::Reset)
         .map_err(|e| AppError::Internal(format!("OS random generator: {e}")))?;
     let ttl = ctx.config().auth.reset_ttl_s;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use crate::domain::{Email, Role, UserState, Username};
+use crate::domain::{Role, UserState};
 use crate::error::AppError;
 use crate::model::user::{self, rfc3339, UserJson};
 use crate::rpc::params::as_i64;
@@ -69,12 +69,7 @@ pub fn gets(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
 }
 
 pub fn find(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
-    let login = match (p.opt_str("username")?, p.opt_str("email")?) {
-        (Some(u), None) => Username::parse(u)?.as_str().to_string(),
-        (None, Some(e)) => Email::parse(e)?.as_str().to_string(),
-        (Some(_), Some(_)) => return Err(AppError::invalid("email", "give_username_or_email")),
-        (None, None) => return Err(AppError::invalid("username", "missing")),
-    };
+    let login = p.username_or_email()?;
     let id = {
         let mut conn = ctx.pg()?;
         accounts::id_by_login(&mut conn.client, &login)?

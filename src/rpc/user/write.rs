@@ -63,29 +63,34 @@ fn role(ctx: &Ctx, p: &Params) -> Result<(i64, Role), AppError> {
     Ok((id, role))
 }
 
-pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
-    let (id, role) = role(ctx, p)?;
+/// Grants or revokes a role, then drops every cached copy of the user and
+/// its tokens (they carry its roles), and answers the fresh User.
+fn change_role(
+    ctx: &Ctx,
+    id: i64,
+    role: &Role,
+    change: fn(&mut postgres::Client, i64, &str) -> Result<(), postgres::Error>,
+) -> Result<Output, AppError> {
     {
         let mut conn = ctx.pg()?;
         if !accounts::exists(&mut conn.client, id)? {
             return Err(AppError::NotFound);
         }
-        accounts::grant_role(&mut conn.client, id, role.as_str())?;
+        change(&mut conn.client, id, role.as_str())?;
     }
     session::forget_user(ctx, id)?;
     fresh(ctx, id)
 }
 
+pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
+    let (id, role) = role(ctx, p)?;
+    change_role(ctx, id, &role, accounts::grant_role)
+}
+
+/// A role missing from `[ROLES]` can still be revoked (config may have
+/// dropped it since it was granted).
 pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let role = Role::parse(p.str("role")?)?;
-    {
-        let mut conn = ctx.pg()?;
-        if !accounts::exists(&mut conn.client, id)? {
-            return Err(AppError::NotFound);
-        }
-        accounts::revoke_role(&mut conn.client, id, role.as_str())?;
-    }
-    session::forget_user(ctx, id)?;
-    fresh(ctx, id)
+    change_role(ctx, id, &role, accounts::revoke_role)
 }
