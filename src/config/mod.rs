@@ -287,4 +287,54 @@ mod tests {
         let bad = format!("{MINIMAL}[CLIENTS]\ngateway = nothex auth.*\n");
         assert!(load(&bad, &[]).unwrap_err().0.contains("[CLIENTS] gateway"));
     }
+
+    #[test]
+    fn the_example_config_is_valid_and_names_every_key() {
+        let text = include_str!("../../config.ini.example");
+        let c = load(text, &[]).unwrap();
+        assert_eq!(c.auth.bcrypt_cost, 12);
+        let keys = [
+            "CURRENT_ENV",
+            "HOST",
+            "PORT",
+            "WORKERS",
+            "QUEUE_DEPTH",
+            "REQUEST_TIMEOUT_MS",
+            "MAX_BODY_BYTES",
+            "MAX_BATCH",
+            "ACCESS_LOG",
+            "PG_URI",
+            "PG_POOL_SIZE",
+            "PG_POOL_TIMEOUT",
+            "PG_POOL_RECYCLE",
+            "PG_MAX_OVER",
+            "MONGO_MAIN_URI",
+            "MONGO_POOL_SIZE",
+            "MONGO_TIMEOUT",
+            "MONGO_CONNECT_TIMEOUT",
+            "REDIS_URI",
+            "REDIS_POOL_SIZE",
+            "REDIS_TIMEOUT",
+            "REDIS_CONNECT_TIMEOUT",
+            "REDIS_KEY_PREFIX",
+            "BCRYPT_COST",
+            "ACCESS_TTL_S",
+            "REFRESH_TTL_S",
+            "RESET_TTL_S",
+            "LOGIN_MAX_FAILS",
+            "LOGIN_WINDOW_S",
+            "PASSWORD_MIN_SCORE",
+            "HASH_WORKERS",
+            "HASH_QUEUE_DEPTH",
+            "GEVENT_POOL_SIZE",
+            "[ROLES]",
+            "[CLIENTS]",
+        ];
+        for key in keys {
+            assert!(
+                text.contains(key),
+                "config.ini.example does not mention {key}"
+            );
+        }
+    }
 }
