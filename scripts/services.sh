@@ -7,6 +7,8 @@
 #   MongoDB     a real one at $PROFITEER_MONGO_URI if given, else the
 #               wire-compatible server of scripts/mongo.sh under .run/mongo
 # Installs missing Debian packages (as root). Safe to run again.
+# PROFITEER_PRIVATE_SERVICES=1 skips the running PostgreSQL and Redis and
+# uses private instances under .run/ (what a fresh machine gets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -29,8 +31,11 @@ wait_port() {
 }
 
 # --- PostgreSQL -------------------------------------------------------------
+PRIVATE=${PROFITEER_PRIVATE_SERVICES:-0}
 pg_uri=""
-if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
+if [ "$PRIVATE" = 1 ]; then
+  :
+elif command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432; then
   pg_uri="postgres://postgres@127.0.0.1:5432"
 elif command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql)" ]; then
   say "starting the installed PostgreSQL cluster"
@@ -55,7 +60,8 @@ fi
 
 # --- Redis ------------------------------------------------------------------
 redis_uri=""
-if command -v redis-cli >/dev/null && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
+if [ "$PRIVATE" != 1 ] && command -v redis-cli >/dev/null \
+    && [ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" = PONG ]; then
   redis_uri="redis://127.0.0.1:6379"
 else
   command -v redis-server >/dev/null || apt_install redis-server
