@@ -9,6 +9,7 @@ import pg from "pg";
 import { betterAuth } from "better-auth";
 import { getMigrations } from "better-auth/db/migration";
 import { toNodeHandler } from "better-auth/node";
+import { randomBytes } from "node:crypto";
 
 const PORT = Number(process.env.PORT || 18090);
 const DATABASE_URL = process.env.DATABASE_URL;
@@ -22,8 +23,8 @@ const baseURL = `http://127.0.0.1:${PORT}`;
 const options = {
   database: new pg.Pool({ connectionString: DATABASE_URL, max: 20 }),
   emailAndPassword: { enabled: true },
-  // A fixed secret: this server only ever serves the local benchmark.
-  secret: "profiteer-bench-only-secret-not-for-production-0123456789abcdef",
+  // A fresh random secret each start: nothing secret is kept in the repository.
+  secret: randomBytes(32).toString("hex"),
   baseURL,
   trustedOrigins: [baseURL],
   rateLimit: { enabled: false },
