@@ -1,7 +1,7 @@
 //! Profile documents: `{nickname?, avatar?, bio?, extra?}` with the contract's
 //! size limits. A patch holds `Some(value)` to set and `None` to remove.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::Invalid;
 
@@ -51,14 +51,6 @@ impl ProfilePatch {
             out.push((key.clone(), Some(value.clone())));
         }
         Ok(ProfilePatch(out))
-    }
-
-    /// The profile a new account starts with (removals mean nothing there).
-    pub fn as_new_document(&self) -> Map<String, Value> {
-        self.0
-            .iter()
-            .filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v)))
-            .collect()
     }
 }
 

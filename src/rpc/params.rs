@@ -47,7 +47,8 @@ impl<'a> Params<'a> {
     pub fn opt_i64(&self, key: &str) -> Result<Option<i64>, AppError> {
         match self.get(key) {
             None => Ok(None),
-            Some(v) => as_i64(v)
+            Some(v) => v
+                .as_i64()
                 .map(Some)
                 .ok_or_else(|| AppError::invalid(key, "not_an_integer")),
         }
@@ -85,11 +86,6 @@ impl<'a> Params<'a> {
             Some(_) => Err(AppError::invalid(key, "not_an_array")),
         }
     }
-}
-
-/// A JSON integer that fits i64 (not 1.5, not "1").
-pub fn as_i64(v: &Value) -> Option<i64> {
-    v.as_i64()
 }
 
 #[cfg(test)]

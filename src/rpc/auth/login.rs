@@ -42,7 +42,10 @@ fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>,
 }
 
 pub(super) struct Limits {
+    /// Every counter with its ceiling.
     keys: Vec<(String, u64)>,
+    /// The (login, ip) counter, which a success clears.
+    pair: Option<String>,
 }
 
 impl Limits {
@@ -50,11 +53,12 @@ impl Limits {
         let max = u64::from(ctx.config().auth.login_max_fails);
         let r = &ctx.svc.redis;
         let mut keys = vec![(r.key("rl:login", login), max * LOGIN_FACTOR)];
-        if let Some(ip) = ip {
-            keys.push((r.key("rl:pair", format!("{login}|{ip}")), max * PAIR_FACTOR));
+        let pair = ip.map(|ip| r.key("rl:pair", format!("{login}|{ip}")));
+        if let (Some(pair), Some(ip)) = (&pair, ip) {
+            keys.push((pair.clone(), max * PAIR_FACTOR));
             keys.push((r.key("rl:ip", ip), max * IP_FACTOR));
         }
-        Limits { keys }
+        Limits { keys, pair }
     }
 
     fn names(&self) -> Vec<String> {
@@ -88,14 +92,9 @@ impl Limits {
 
     /// A success clears the pair's count (not the ip's or the login's).
     fn succeeded(&self, ctx: &Ctx) {
-        let pair: Vec<String> = self
-            .keys
-            .iter()
-            .skip(1)
-            .take(1)
-            .map(|(k, _)| k.clone())
-            .collect();
-        let _ = ctx.svc.redis.del(&pair);
+        if let Some(pair) = &self.pair {
+            let _ = ctx.svc.redis.del(std::slice::from_ref(pair));
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use serde_json::{json, Value};
 use crate::domain::{Role, UserState};
 use crate::error::AppError;
 use crate::model::user::{self, rfc3339, UserJson};
-use crate::rpc::params::as_i64;
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::accounts::{self, Search};
@@ -50,7 +49,8 @@ pub fn gets(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let mut ids = Vec::with_capacity(raw.len());
     let mut seen = HashSet::with_capacity(raw.len());
     for (i, v) in raw.iter().enumerate() {
-        let id = as_i64(v)
+        let id = v
+            .as_i64()
             .ok_or_else(|| AppError::invalid(format!("user_ids[{i}]"), "not_an_integer"))?;
         if seen.insert(id) {
             ids.push(id);
