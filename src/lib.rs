@@ -9,6 +9,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

@@ -23,6 +23,8 @@ pub struct Config {
     pub clients: Vec<ClientKey>,
     /// Things accepted but worth telling the operator (ignored seed keys).
     pub warnings: Vec<String>,
+    /// Every value in effect, for `profiteer check-config`.
+    pub effective: Effective,
 }
 
 #[derive(Debug, Clone)]
@@ -199,7 +201,9 @@ fn apply_env(
     Ok(())
 }
 
+mod effective;
 mod validate;
+pub use effective::{mask_uri, Effective};
 use validate::validate;
 
 #[cfg(test)]

@@ -7,14 +7,17 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    AuthConfig, ClientKey, Config, ConfigError, MongoConfig, PgConfig, Raw, RedisConfig,
+    AuthConfig, ClientKey, Config, ConfigError, Effective, MongoConfig, PgConfig, Raw, RedisConfig,
     ServerConfig,
 };
 
 /// Takes keys out of the raw map as they are read, so whatever is left at the
 /// end is unknown and refused.
+/// It also notes every value in effect (given, or the default it fell back
+/// to), which `profiteer check-config` prints.
 struct Reader {
     raw: Raw,
+    effective: Effective,
 }
 
 impl Reader {
@@ -23,8 +26,16 @@ impl Reader {
         if value.is_empty() {
             None
         } else {
+            self.effective.note(section, key, &value);
             Some(value)
         }
+    }
+
+    /// A free-text value, or `default`.
+    fn or(&mut self, section: &str, key: &str, default: &str) -> String {
+        let value = self.take(section, key).unwrap_or_else(|| default.into());
+        self.effective.note(section, key, &value);
+        value
     }
 
     fn required(&mut self, section: &str, key: &str, expect: &str) -> Result<String, ConfigError> {
@@ -32,7 +43,7 @@ impl Reader {
             .ok_or_else(|| ConfigError(format!("[{section}] {key} is missing: expected {expect}")))
     }
 
-    fn parsed<T: FromStr>(
+    fn parsed<T: FromStr + fmt::Display>(
         &mut self,
         section: &str,
         key: &str,
@@ -40,7 +51,10 @@ impl Reader {
         expect: &str,
     ) -> Result<T, ConfigError> {
         match self.take(section, key) {
-            None => Ok(default),
+            None => {
+                self.effective.note(section, key, &default.to_string());
+                Ok(default)
+            }
             Some(value) => value.parse().map_err(|_| {
                 ConfigError(format!("[{section}] {key} = {value:?}: expected {expect}"))
             }),
@@ -69,8 +83,8 @@ impl Reader {
         self.raw.remove(section).unwrap_or_default()
     }
 
-    fn finish(self) -> Result<(), ConfigError> {
-        for (section, keys) in self.raw {
+    fn finish(&mut self) -> Result<(), ConfigError> {
+        for (section, keys) in std::mem::take(&mut self.raw) {
             if let Some(key) = keys.keys().next() {
                 return Err(ConfigError(format!(
                     "[{section}] {key} is not a known key: remove it or check its spelling \
@@ -104,12 +118,13 @@ fn uri(r: &mut Reader, section: &str, key: &str, schemes: &[&str]) -> Result<Str
 }
 
 pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
-    let mut r = Reader { raw };
+    let mut r = Reader {
+        raw,
+        effective: Effective::default(),
+    };
     let mut warnings = Vec::new();
 
-    let env = r
-        .take("ENV", "CURRENT_ENV")
-        .unwrap_or_else(|| "Local".into());
+    let env = r.or("ENV", "CURRENT_ENV", "Local");
     if !["Local", "Test", "Product"].contains(&env.as_str()) {
         return Err(ConfigError(format!(
             "[ENV] CURRENT_ENV = {env:?}: expected Local, Test or Product"
@@ -150,9 +165,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         pool_size: r.ranged("REDIS", "REDIS_POOL_SIZE", 20, 1, 1000)?,
         timeout: secs(r.ranged("REDIS", "REDIS_TIMEOUT", 1, 1, 600)?),
         connect_timeout: secs(r.ranged("REDIS", "REDIS_CONNECT_TIMEOUT", 1, 1, 600)?),
-        key_prefix: r
-            .take("REDIS", "REDIS_KEY_PREFIX")
-            .unwrap_or_else(|| "profiteer:".into()),
+        key_prefix: r.or("REDIS", "REDIS_KEY_PREFIX", "profiteer:"),
     };
 
     let gevent_workers = r.take("GEVENT", "GEVENT_POOL_SIZE");
@@ -168,9 +181,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
             })?,
         None => pg.pool_size as usize,
     };
-    let host = r
-        .take("SERVER", "HOST")
-        .unwrap_or_else(|| "127.0.0.1".into());
+    let host = r.or("SERVER", "HOST", "127.0.0.1");
     let port = r.ranged("SERVER", "PORT", 8080u16, 0, 65535)?;
     let workers = r.ranged("SERVER", "WORKERS", default_workers, 1, 1024)?;
     let server = ServerConfig {
@@ -224,6 +235,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         roles,
         clients,
         warnings,
+        effective: r.effective,
     })
 }
 

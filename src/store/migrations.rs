@@ -76,7 +76,8 @@ CREATE INDEX password_resets_user ON password_resets (user_id);
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.
 const LOCK_KEY: i64 = 0x7072_6f66_6974;
 
-pub fn migrate(client: &mut Client) -> Result<(), String> {
+/// Applies what is pending; the schema version the database is at after.
+pub fn migrate(client: &mut Client) -> Result<i32, String> {
     let fail = |what: &str, e: postgres::Error| format!("migration: {what}: {e}");
     client
         .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
@@ -86,7 +87,7 @@ pub fn migrate(client: &mut Client) -> Result<(), String> {
     result
 }
 
-fn apply(client: &mut Client) -> Result<(), String> {
+fn apply(client: &mut Client) -> Result<i32, String> {
     let fail = |what: String, e: postgres::Error| format!("migration: {what}: {e}");
     client
         .batch_execute(
@@ -124,5 +125,5 @@ fn apply(client: &mut Client) -> Result<(), String> {
             .map_err(|e| fail(format!("version {version}"), e))?;
         log::info!("schema migrated to version {version}");
     }
-    Ok(())
+    Ok(latest)
 }

@@ -92,3 +92,16 @@ pub fn get(pool: &Pool, wait: Duration) -> Result<Conn, AppError> {
 }
 
 pub use super::migrations::migrate;
+
+/// One connection outside any pool, for the operator commands (`migrate`,
+/// `create-admin`), waiting at most `[PG] PG_POOL_TIMEOUT` to connect.
+pub fn connect_one(cfg: &PgConfig) -> Result<Client, String> {
+    let mut pg_config: postgres::Config = cfg
+        .uri
+        .parse()
+        .map_err(|_| "[PG] PG_URI is not a valid PostgreSQL URI".to_string())?;
+    pg_config.connect_timeout(cfg.pool_timeout);
+    pg_config
+        .connect(NoTls)
+        .map_err(|e| format!("[PG] PG_URI: cannot connect to PostgreSQL ({e}); is it running?"))
+}

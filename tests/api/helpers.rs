@@ -113,13 +113,20 @@ pub fn spawn_app() -> TestApp {
     spawn_with(Options::default())
 }
 
-pub fn spawn_with(opts: Options) -> TestApp {
+/// A fresh database and a config file naming it, nothing started: the
+/// name and the config's path.
+pub fn prepare(opts: &Options) -> (String, std::path::PathBuf) {
     let name = random_name();
     create_database(&name);
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.ini");
-    std::fs::write(&config, base_ini(&name, &opts)).unwrap();
+    std::fs::write(&config, base_ini(&name, opts)).unwrap();
+    (name, config)
+}
+
+pub fn spawn_with(opts: Options) -> TestApp {
+    let (name, config) = prepare(&opts);
     let mut app = start(&config, &opts.env);
     app.name = name.clone();
     app.prefix = format!("{name}:");
@@ -180,6 +187,37 @@ pub fn run_to_exit(config_text: &str) -> (Option<i32>, String) {
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What a run of the binary to completion gave.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the binary with `args` and `stdin`, to completion.
+pub fn run_cli(args: &[&str], stdin: &str) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+        .args(args)
+        .env_remove("PROFITEER_CONFIG_PATH")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
 
 /// One HTTP/1.1 exchange on a fresh connection.
@@ -412,14 +450,16 @@ impl Drop for TestApp {
         }
         self.flush_redis();
         let _ = self.mongo().drop().run();
-        if let Ok(mut admin) =
-            postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
-        {
-            let _ = admin.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
-        let _ = std::fs::remove_dir_all(std::env::temp_dir().join(&self.name));
+        remove_database(&self.name);
     }
+}
+
+/// Drops the PostgreSQL database and the config directory of `name`.
+pub fn remove_database(name: &str) {
+    if let Ok(mut admin) =
+        postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
+    {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    }
+    let _ = std::fs::remove_dir_all(std::env::temp_dir().join(name));
 }

@@ -5,6 +5,7 @@
 
 mod admission;
 mod auth;
+mod cli;
 mod config;
 mod helpers;
 mod jsonrpc;

@@ -1,0 +1,132 @@
+//! `profiteer create-admin --username NAME`: the first administrator,
+//! without an open `user.grant_role` call.
+//!
+//! - No such account: creates it with the password read from the first line
+//!   of stdin (the same policy as `auth.register`) and the role.
+//! - The account exists: grants it the role and leaves its password alone
+//!   (stdin is not read), so the command is safe to re-run.
+//!
+//! Pending migrations are applied first, as start-up would, so this works on
+//! a fresh database before the service ever ran. After a grant, the user's
+//! cached copies are dropped through Redis so running instances see the role.
+
+use std::io::BufRead;
+
+use crate::cache::Invalidation;
+use crate::domain::{PasswordPolicy, Role, Username};
+use crate::store::accounts::{self, InsertError, NewAccount};
+use crate::store::redis::Redis;
+use crate::store::{pg, sessions};
+use crate::Config;
+
+use super::Failure;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The account's username (3-32 of a-z 0-9 _ . -; upper case is lowered)
+    #[arg(long, value_name = "NAME")]
+    username: String,
+
+    /// The role to hold; it must be listed in [ROLES]
+    #[arg(long, value_name = "ROLE", default_value = "admin")]
+    role: String,
+}
+
+pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
+    let username = Username::parse(&args.username)
+        .map_err(|e| Failure::Refused(format!("--username: {} ({})", args.username, e.reason)))?;
+    let role = Role::parse(&args.role)
+        .map_err(|e| Failure::Refused(format!("--role: {} ({})", args.role, e.reason)))?;
+    if !config.roles.contains_key(role.as_str()) {
+        return Err(Failure::Refused(format!(
+            "[ROLES] has no role {0}: add a line such as `{0} = *` to the config first",
+            role.as_str()
+        )));
+    }
+    let mut client = pg::connect_one(&config.pg).map_err(Failure::Failed)?;
+    pg::migrate(&mut client).map_err(Failure::Failed)?;
+    let db = |e: postgres::Error| Failure::Failed(format!("PostgreSQL: {e}"));
+
+    if let Some(id) = accounts::id_by_login(&mut client, username.as_str()).map_err(db)? {
+        accounts::grant_role(&mut client, id, role.as_str()).map_err(db)?;
+        let tokens = sessions::access_hashes_of_user(&mut client, id).map_err(db)?;
+        forget_cached(&config, id, &tokens);
+        println!(
+            "granted role {} to the existing account {} (user_id {id}); its password is unchanged",
+            role.as_str(),
+            username.as_str()
+        );
+        return Ok(());
+    }
+
+    let raw = read_password()?;
+    let policy = PasswordPolicy {
+        min_score: config.auth.password_min_score,
+    };
+    let password = policy
+        .check(raw, "password", username.as_str(), None)
+        .map_err(|e| Failure::Failed(format!("the password was refused: {}", e.reason)))?;
+    let hash = bcrypt::hash(password.expose(), config.auth.bcrypt_cost)
+        .map_err(|e| Failure::Failed(format!("bcrypt: {e}")))?;
+    let roles = [role.as_str().to_string()];
+    let new = NewAccount {
+        username: username.as_str(),
+        email: None,
+        password_hash: &hash,
+        state: "active",
+        roles: &roles,
+    };
+    let id = match accounts::insert(&mut client, &new) {
+        Ok(id) => id,
+        Err(InsertError::Conflict(field)) => {
+            return Err(Failure::Failed(format!(
+                "{field} {} was taken meanwhile: run the command again to grant the role",
+                username.as_str()
+            )))
+        }
+        Err(InsertError::Db(e)) => return Err(db(e)),
+    };
+    println!(
+        "created the account {} (user_id {id}) with role {}",
+        username.as_str(),
+        role.as_str()
+    );
+    Ok(())
+}
+
+/// The first line of stdin, without its line ending.
+fn read_password() -> Result<String, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Failed(format!("cannot read the password from stdin: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Failure::Refused(
+            "no password on stdin: pipe the new account's password in, one line".into(),
+        ));
+    }
+    Ok(password)
+}
+
+/// Drops the user and its tokens (which carry its roles) from every cache,
+/// as `user.grant_role` does. Redis down only delays the change: the local
+/// caches of running instances expire within 30 seconds.
+fn forget_cached(config: &Config, id: i64, tokens: &[crate::domain::TokenHash]) {
+    let result = Redis::connect(&config.redis).and_then(|redis| {
+        let mut keys: Vec<String> = tokens.iter().map(|h| redis.key("tok", h.hex())).collect();
+        keys.push(redis.key("user", id));
+        let ttl = config.server.request_timeout.as_secs() + 2;
+        redis
+            .tombstone(&keys, ttl)
+            .and_then(|()| redis.publish(&redis.channel(), &Invalidation::User(id).encode()))
+            .map_err(|e| format!("{e:?}"))
+    });
+    if let Err(e) = result {
+        log::warn!(
+            "redis: cached copies of user {id} not dropped ({e}); running instances \
+             may answer its old roles until those copies expire"
+        );
+    }
+}
