@@ -3,7 +3,7 @@
 //! reserve their place first (`ctx.svc.lane.reserve()?`), before any other
 //! work, so a full lane refuses a call for the price of parsing it.
 
-use crate::domain::Password;
+use crate::domain::{Invalid, Password};
 use crate::error::AppError;
 use crate::hashlane::Ticket;
 use crate::services::Ctx;
@@ -20,6 +20,22 @@ pub fn is_bcrypt(hash: &str) -> bool {
         && hash.len() == 60
         && cost_of(hash).is_some_and(|c| (4..=31).contains(&c))
         && hash.get(6..7) == Some("$")
+}
+
+/// Two cost steps above our own is as far as a kept hash may go: each step
+/// doubles what verifying it costs at every login (until it is re-hashed).
+pub const MAX_COST_ABOVE_CONFIG: u32 = 2;
+
+/// `hash` if it is a bcrypt hash we keep as given: `$2a`/`$2b`/`$2y`, of a
+/// cost at most [`MAX_COST_ABOVE_CONFIG`] above `config_cost`.
+pub fn acceptable_hash(hash: &str, config_cost: u32) -> Result<&str, Invalid> {
+    if !is_bcrypt(hash) {
+        return Err(Invalid::new("password_hash", "not_bcrypt"));
+    }
+    match cost_of(hash) {
+        Some(c) if c <= config_cost + MAX_COST_ABOVE_CONFIG => Ok(hash),
+        _ => Err(Invalid::new("password_hash", "cost_too_high")),
+    }
 }
 
 pub fn hash(ctx: &Ctx, ticket: Ticket, password: &Password) -> Result<String, AppError> {
@@ -56,5 +72,19 @@ mod tests {
         assert!(is_bcrypt(&h.replacen("$2b$", "$2y$", 1)));
         assert!(!is_bcrypt("$1$abc"));
         assert!(!is_bcrypt(&h[..59]));
+    }
+
+    #[test]
+    fn a_kept_hash_may_cost_at_most_two_steps_more_than_ours() {
+        let h = bcrypt::hash("correct horse", 6).unwrap();
+        assert!(acceptable_hash(&h, 4).is_ok());
+        assert_eq!(
+            acceptable_hash(&h, 3).unwrap_err(),
+            Invalid::new("password_hash", "cost_too_high")
+        );
+        assert_eq!(
+            acceptable_hash("plain text", 12).unwrap_err(),
+            Invalid::new("password_hash", "not_bcrypt")
+        );
     }
 }

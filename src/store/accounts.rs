@@ -38,7 +38,7 @@ impl std::fmt::Debug for Credentials {
 /// Why an insert did not happen.
 #[derive(Debug)]
 pub enum InsertError {
-    /// A unique constraint: `username` or `email`.
+    /// A unique constraint: `user_id`, `username` or `email`.
     Conflict(&'static str),
     Db(postgres::Error),
 }
@@ -59,6 +59,7 @@ pub fn conflict_field(e: &postgres::Error) -> Option<&'static str> {
         return None;
     }
     match db.constraint() {
+        Some("users_pkey") => Some("user_id"),
         Some("users_username_key") => Some("username"),
         Some("users_email_key") => Some("email"),
         _ => None,
@@ -197,13 +198,50 @@ pub struct NewAccount<'a> {
 }
 
 pub fn insert(client: &mut impl GenericClient, new: &NewAccount) -> Result<i64, InsertError> {
-    let id: i64 = client
-        .query_one(
-            "INSERT INTO users (username, email, password_hash, state) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&new.username, &new.email, &new.password_hash, &new.state],
-        )?
-        .get(0);
+    insert_kept(client, new, &Kept::default())
+}
+
+/// What an account moved from elsewhere keeps: its id and its times.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Kept {
+    pub id: Option<i64>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// Inserts an account keeping `kept`'s id and times where given. Before
+/// inserting a kept id, call [`allocate_above`] so that ids handed out later
+/// never collide with it.
+pub fn insert_kept(
+    client: &mut impl GenericClient,
+    new: &NewAccount,
+    kept: &Kept,
+) -> Result<i64, InsertError> {
+    let columns = "username, email, password_hash, state, created_at, updated_at";
+    let values = "$1, $2, $3, $4, COALESCE($5, now()), COALESCE($6, $5, now())";
+    let fields: [&(dyn postgres::types::ToSql + Sync); 6] = [
+        &new.username,
+        &new.email,
+        &new.password_hash,
+        &new.state,
+        &kept.created_at,
+        &kept.updated_at,
+    ];
+    let row = match &kept.id {
+        None => client.query_one(
+            &format!("INSERT INTO users ({columns}) VALUES ({values}) RETURNING id"),
+            &fields,
+        )?,
+        Some(id) => {
+            let mut with_id = fields.to_vec();
+            with_id.push(id);
+            client.query_one(
+                &format!("INSERT INTO users ({columns}, id) VALUES ({values}, $7) RETURNING id"),
+                &with_id,
+            )?
+        }
+    };
+    let id: i64 = row.try_get(0)?;
     for role in new.roles {
         client.execute(
             "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
@@ -211,6 +249,26 @@ pub fn insert(client: &mut impl GenericClient, new: &NewAccount) -> Result<i64, 
         )?;
     }
     Ok(id)
+}
+
+/// Arbitrary, fixed: the advisory lock that serialises moving the id sequence.
+const ID_LOCK_KEY: i64 = 0x7072_6f66_6964;
+
+/// Moves the id sequence so the next id handed out is above `id` (it never
+/// moves back). `setval` takes effect at once, whatever becomes of the
+/// caller's transaction, so it runs in a short transaction of its own, under
+/// a lock: two importers reading the sequence together cannot lower it.
+/// Call it before inserting the kept id: a registration starting after this
+/// returns can no longer be handed that id.
+pub fn allocate_above(client: &mut postgres::Client, id: i64) -> Result<(), postgres::Error> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ID_LOCK_KEY])?;
+    tx.execute(
+        "SELECT setval(s, GREATEST($1, COALESCE(pg_sequence_last_value(s), 0))) \
+         FROM (SELECT pg_get_serial_sequence('users', 'id')::regclass AS s) q",
+        &[&id],
+    )?;
+    tx.commit()
 }
 
 pub fn set_password_hash(

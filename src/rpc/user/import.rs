@@ -1,5 +1,6 @@
 //! `user.import`: up to 1000 accounts in one call, from plain passwords or
-//! existing bcrypt hashes. Each row is all-or-nothing (account, roles and
+//! existing bcrypt hashes, keeping the ids they had elsewhere when given
+//! (`user_id`; later ids are allocated above them). Each row is all-or-nothing (account, roles and
 //! profile in one transaction); the batch is not: a bad row is reported by
 //! its index and the others go on. Rows not reached before the deadline are
 //! reported with -32001 and can be sent again.
@@ -11,10 +12,11 @@ use crate::error::AppError;
 use crate::model::password as pw;
 use crate::rpc::Params;
 use crate::services::Ctx;
-use crate::store::accounts::{self, InsertError, NewAccount};
+use crate::store::accounts::{self, InsertError, Kept, NewAccount};
 
 const MAX_ROWS: usize = 1000;
 const FIELDS: &[&str] = &[
+    "user_id",
     "username",
     "email",
     "password",
@@ -25,6 +27,7 @@ const FIELDS: &[&str] = &[
 ];
 
 struct Row {
+    id: Option<i64>,
     username: Username,
     email: Option<Email>,
     hash: String,
@@ -48,6 +51,14 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
     if let Some(unknown) = row.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(AppError::invalid(unknown.clone(), "unknown_field"));
     }
+    let id = match row.get("user_id") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_i64() {
+            Some(id) if id > 0 => Some(id),
+            Some(_) => return Err(AppError::invalid("user_id", "out_of_range")),
+            None => return Err(AppError::invalid("user_id", "not_an_integer")),
+        },
+    };
     let username = Username::parse(
         text(row, "username")?.ok_or_else(|| AppError::invalid("username", "missing"))?,
     )?;
@@ -82,8 +93,7 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
             return Err(AppError::invalid("password_hash", "give_password_or_hash"))
         }
         (None, None) => return Err(AppError::invalid("password", "missing")),
-        (None, Some(h)) if pw::is_bcrypt(h) => h.to_string(),
-        (None, Some(_)) => return Err(AppError::invalid("password_hash", "not_bcrypt")),
+        (None, Some(h)) => pw::acceptable_hash(h, ctx.config().auth.bcrypt_cost)?.to_string(),
         (Some(plain), None) => {
             let policy = PasswordPolicy {
                 min_score: ctx.config().auth.password_min_score,
@@ -98,6 +108,7 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
         }
     };
     Ok(Row {
+        id,
         username,
         email,
         hash,
@@ -109,6 +120,9 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
 
 fn store_row(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
     let mut conn = ctx.pg()?;
+    if let Some(id) = row.id {
+        accounts::allocate_above(&mut conn.client, id)?;
+    }
     let mut tx = conn.client.transaction()?;
     let new = NewAccount {
         username: row.username.as_str(),
@@ -117,7 +131,11 @@ fn store_row(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
         state: row.state.as_str(),
         roles: &row.roles,
     };
-    let id = match accounts::insert(&mut tx, &new) {
+    let kept = Kept {
+        id: row.id,
+        ..Kept::default()
+    };
+    let id = match accounts::insert_kept(&mut tx, &new, &kept) {
         Ok(id) => id,
         Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
         Err(InsertError::Db(e)) => return Err(e.into()),

@@ -158,11 +158,11 @@ pub const METHODS: &[Method] = &[
     },
     Method {
         name: "user.import",
-        summary: "Creates up to 1000 accounts; each row all-or-nothing, errors reported by index.",
+        summary: "Creates up to 1000 accounts, keeping a given user_id; each row all-or-nothing, errors reported by index.",
         params: &[Param {
             name: "users",
             required: true,
-            schema: r#"{"type":"array","maxItems":1000,"items":{"type":"object"}}"#,
+            schema: r#"{"type":"array","maxItems":1000,"items":{"type":"object","required":["username"],"additionalProperties":false,"properties":{"user_id":{"type":"integer","minimum":1,"description":"kept as given; -32010 field user_id when taken; later ids are allocated above it"},"username":{"type":"string"},"email":{"type":"string"},"password":{"type":"string","minLength":8,"maxLength":72},"password_hash":{"type":"string","pattern":"^\\$2[aby]\\$","description":"bcrypt, cost at most [AUTH] BCRYPT_COST + 2"},"state":{"enum":["active","disabled","locked"]},"roles":{"type":"array","items":{"type":"string"}},"profile":{"type":"object"}}}}"#,
         }],
         result: r#"{"type":"object","properties":{"imported":{"type":"integer"},"errors":{"type":"array"}}}"#,
         handler: |c, p| import::import(c, p).map(Output::from),

@@ -87,6 +87,7 @@ fn import_reports_bad_rows_by_index_and_stores_the_good_ones() {
         /* 23 */ {"username": "badrole", "password_hash": h, "roles": ["Bad Role"]},
         /* 24 */ {"username": "numrole", "password_hash": h, "roles": [5]},
         /* 25 */ {"username": "strrole", "password_hash": h, "roles": "editor"},
+        /* 26 */ {"username": "costly", "password_hash": bcrypt::hash(PASSWORD, 7).unwrap()},
     ]);
     let invalid = |index: usize, field: &str, reason: &str| json!({"index": index, "code": -32602, "field": field, "reason": reason});
     let conflict =
@@ -115,6 +116,8 @@ fn import_reports_bad_rows_by_index_and_stores_the_good_ones() {
             invalid(23, "roles", "invalid"),
             invalid(24, "roles", "invalid"),
             invalid(25, "roles", "not_an_array"),
+            // BCRYPT_COST is 4 in tests: 6 is the most a kept hash may cost.
+            invalid(26, "password_hash", "cost_too_high"),
         ])
     );
     assert_eq!(r["imported"], 6);
@@ -270,4 +273,90 @@ fn an_import_row_whose_profile_cannot_be_stored_leaves_no_account() {
         .map(|row| row.get(0))
         .collect();
     assert_eq!(names, ["without"]);
+}
+
+#[test]
+fn imported_rows_keep_their_user_ids_and_later_ids_are_allocated_above_them() {
+    let app = spawn_app();
+    let before = app.register("early");
+    let mut five = row("five");
+    five["user_id"] = json!(5);
+    let mut big = row("big");
+    big["user_id"] = json!(1701);
+    let mut middle = row("middle");
+    middle["user_id"] = json!(300);
+    import_all(&app, vec![five, big, middle, row("numbered")]);
+
+    for (id, name) in [(5, "five"), (1701, "big"), (300, "middle")] {
+        assert_eq!(get(&app, id)["username"], name);
+        can_log_in(&app, name);
+    }
+    let numbered = id_of(&app.ok("user.find", json!({"username": "numbered"})));
+    assert!(numbered > 1701, "a row without user_id got {numbered}");
+    let after = app.register("later");
+    assert!(
+        after > numbered && before < 5,
+        "{before} {numbered} {after}"
+    );
+}
+
+#[test]
+fn a_user_id_already_taken_is_a_conflict_on_user_id_and_stores_nothing() {
+    let app = spawn_app();
+    let taken = app.register("first");
+    let h = password_hash();
+    let rows = json!([
+        /* 0 */ {"user_id": taken, "username": "second", "password_hash": h},
+        /* 1 */ {"user_id": 77, "username": "third", "password_hash": h},
+        /* 2 */ {"user_id": 77, "username": "fourth", "password_hash": h},
+        /* 3 */ {"user_id": 0, "username": "zero", "password_hash": h},
+        /* 4 */ {"user_id": -3, "username": "negative", "password_hash": h},
+        /* 5 */ {"user_id": "78", "username": "text", "password_hash": h},
+        /* 6 */ {"user_id": 7.5, "username": "fraction", "password_hash": h},
+        /* 7 */ {"user_id": 79, "username": "first", "password_hash": h},
+    ]);
+    let r = app.ok("user.import", json!({ "users": rows }));
+    let invalid = |index: usize, reason: &str| json!({"index": index, "code": -32602, "field": "user_id", "reason": reason});
+    assert_eq!(
+        r,
+        json!({"imported": 1, "errors": [
+            {"index": 0, "code": -32010, "field": "user_id"},
+            {"index": 2, "code": -32010, "field": "user_id"},
+            invalid(3, "out_of_range"),
+            invalid(4, "out_of_range"),
+            invalid(5, "not_an_integer"),
+            invalid(6, "not_an_integer"),
+            {"index": 7, "code": -32010, "field": "username"},
+        ]})
+    );
+    assert_eq!(get(&app, taken)["username"], "first");
+    assert_eq!(get(&app, 77)["username"], "third");
+    assert_eq!(count_users(&app), 2);
+}
+
+/// The id sequence only ever moves up: importers that read it together and
+/// set it one after the other must not leave it below the largest id.
+#[test]
+fn concurrent_imports_with_ids_leave_the_next_id_above_all_of_them() {
+    let app = std::sync::Arc::new(spawn_app());
+    let importers: Vec<_> = (0..3i64)
+        .map(|t| {
+            let app = app.clone();
+            std::thread::spawn(move || {
+                // Each thread alternates high and low ids: 1000+, 3000+, 1001+, ...
+                for i in 0..16i64 {
+                    let id = if i % 2 == 0 { 3000 } else { 1000 } + 10 * i + t;
+                    let mut r = row(&format!("imp{id}"));
+                    r["user_id"] = json!(id);
+                    import_all(&app, vec![r]);
+                }
+            })
+        })
+        .collect();
+    for t in importers {
+        t.join().unwrap();
+    }
+    assert_eq!(count_users(&app), 48);
+    let next = app.register("afterwards");
+    assert!(next > 3142, "{next}");
 }
