@@ -25,6 +25,14 @@ pub fn mongo_base() -> String {
     std::env::var("PROFITEER_MONGO_BASE").unwrap_or_else(|_| "mongodb://127.0.0.1:27117".into())
 }
 
+/// The server binary: cargo's, unless `PROFITEER_BIN` names a copy (several
+/// worktrees sharing one target directory overwrite each other's binary).
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("PROFITEER_BIN")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_profiteer").into())
+}
+
 /// How a test wants its server configured.
 #[derive(Clone, Default)]
 pub struct Options {
@@ -135,7 +143,7 @@ pub fn spawn_with(opts: Options) -> TestApp {
 
 /// Starts the binary with `config`; waits for its "listening on" line.
 pub fn start(config: &std::path::Path, env: &[(String, String)]) -> TestApp {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+    let mut child = Command::new(binary())
         .args(["-H", "127.0.0.1", "-P", "0", "-c"])
         .arg(config)
         .envs(env.iter().cloned())
@@ -178,7 +186,7 @@ pub fn start(config: &std::path::Path, env: &[(String, String)]) -> TestApp {
 pub fn run_to_exit(config_text: &str) -> (Option<i32>, String) {
     let path = std::env::temp_dir().join(format!("{}.ini", random_name()));
     std::fs::write(&path, config_text).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+    let out = Command::new(binary())
         .args(["-P", "0", "-c"])
         .arg(&path)
         .output()
@@ -198,7 +206,7 @@ pub struct Run {
 
 /// Runs the binary with `args` and `stdin`, to completion.
 pub fn run_cli(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_profiteer"))
+    let mut child = Command::new(binary())
         .args(args)
         .env_remove("PROFITEER_CONFIG_PATH")
         .stdin(Stdio::piped())
