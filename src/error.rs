@@ -148,6 +148,12 @@ impl AppError {
             }
             _ => {}
         }
+        self.public_json()
+    }
+
+    /// The JSON-RPC error object as sent, without logging anything (also
+    /// what `rpc.discover` lists as each method's errors).
+    pub fn public_json(&self) -> Value {
         let mut obj = json!({"code": self.code(), "message": self.message()});
         if let (Some(data), Some(map)) = (self.data(), obj.as_object_mut()) {
             map.insert("data".into(), data);

@@ -1,7 +1,12 @@
 //! Email addresses: a deliberately plain check (one `@`, a dotted domain, no
-//! spaces, at most 254 bytes), stored lower-cased so lookups are exact.
+//! spaces, at most 254 characters), stored lower-cased so lookups are exact.
+//! Lengths count characters, as JSON Schema's `maxLength` does, so the
+//! schema `rpc.discover` states is the rule itself.
 
 use super::Invalid;
+
+pub const MAX_LEN: usize = 254;
+pub const LOCAL_MAX_LEN: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
@@ -10,12 +15,12 @@ impl Email {
     pub fn parse(raw: &str) -> Result<Email, Invalid> {
         let lower = raw.trim().to_lowercase();
         let bad = || Invalid::new("email", "invalid");
-        if lower.len() > 254 {
+        if lower.chars().count() > MAX_LEN {
             return Err(Invalid::new("email", "too_long"));
         }
         let (local, domain) = lower.split_once('@').ok_or_else(bad)?;
         let ok = !local.is_empty()
-            && local.len() <= 64
+            && local.chars().count() <= LOCAL_MAX_LEN
             && domain.contains('.')
             && !domain.starts_with('.')
             && !domain.ends_with('.')

@@ -2,12 +2,13 @@
 //! valid by construction, so handlers and stores never re-check it.
 //! Rejections carry the field and a stable reason string for `-32602`.
 
-mod email;
-mod password;
-mod profile;
-mod role;
+pub mod email;
+pub mod limits;
+pub mod password;
+pub mod profile;
+pub mod role;
 mod token;
-mod username;
+pub mod username;
 
 pub use email::Email;
 pub use password::{Password, PasswordPolicy};

@@ -5,8 +5,10 @@ use serde_json::Value;
 
 use super::Invalid;
 
-const TEXT_FIELDS: &[(&str, usize)] = &[("nickname", 64), ("avatar", 512), ("bio", 1024)];
-const EXTRA_MAX_BYTES: usize = 4096;
+/// Text fields and their limits in characters; shared with `rpc.discover`.
+pub const TEXT_FIELDS: &[(&str, usize)] = &[("nickname", 64), ("avatar", 512), ("bio", 1024)];
+/// `extra`, serialized as JSON.
+pub const EXTRA_MAX_BYTES: usize = 4096;
 
 /// A validated profile change: field -> new value (`None` removes it).
 #[derive(Debug, Clone, Default, PartialEq)]

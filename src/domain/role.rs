@@ -3,16 +3,23 @@
 
 use super::Invalid;
 
+/// Bounds and alphabet, shared with the schema `rpc.discover` states.
+pub const ROLE_MAX_LEN: usize = 64;
+/// Allowed besides lower-case ASCII letters and digits.
+pub const ROLE_EXTRA_CHARS: &str = "_.:-";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Role(String);
 
 impl Role {
     pub fn parse(raw: &str) -> Result<Role, Invalid> {
         let ok = !raw.is_empty()
-            && raw.len() <= 64
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b));
+            && raw.len() <= ROLE_MAX_LEN
+            && raw.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || ROLE_EXTRA_CHARS.as_bytes().contains(&b)
+            });
         if ok {
             Ok(Role(raw.to_string()))
         } else {
@@ -33,6 +40,8 @@ pub enum UserState {
 }
 
 impl UserState {
+    pub const ALL: [UserState; 3] = [UserState::Active, UserState::Disabled, UserState::Locked];
+
     pub fn parse(raw: &str) -> Option<UserState> {
         match raw {
             "active" => Some(UserState::Active),

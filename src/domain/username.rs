@@ -2,22 +2,27 @@
 
 use super::Invalid;
 
+/// Bounds and alphabet, shared with the schema `rpc.discover` states.
+pub const MIN_LEN: usize = 3;
+pub const MAX_LEN: usize = 32;
+/// Allowed besides ASCII letters (compared lower-cased) and digits.
+pub const EXTRA_CHARS: &str = "_.-";
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
 impl Username {
     pub fn parse(raw: &str) -> Result<Username, Invalid> {
         let lower = raw.trim().to_ascii_lowercase();
-        if lower.len() < 3 {
+        if lower.len() < MIN_LEN {
             return Err(Invalid::new("username", "too_short"));
         }
-        if lower.len() > 32 {
+        if lower.len() > MAX_LEN {
             return Err(Invalid::new("username", "too_long"));
         }
-        if !lower
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
-        {
+        if !lower.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || EXTRA_CHARS.as_bytes().contains(&b)
+        }) {
             return Err(Invalid::new("username", "invalid_characters"));
         }
         Ok(Username(lower))

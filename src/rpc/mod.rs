@@ -2,6 +2,14 @@
 //! the method table, and dispatch. A handler sees typed params and returns
 //! a value or an [`AppError`]; everything about the wire format is here.
 
+/// A `$ref` to `components.schemas.<name>` of the OpenRPC document, as
+/// schema text for the method tables.
+macro_rules! component {
+    ($name:literal) => {
+        concat!(r##"{"$ref":"#/components/schemas/"##, $name, r#""}"#)
+    };
+}
+
 pub mod auth;
 mod discover;
 mod params;
@@ -71,8 +79,8 @@ const SYSTEM: &[Method] = &[
         name: "rpc.discover",
         summary: "This service's OpenRPC document.",
         params: &[],
-        result: r#"{"type":"object"}"#,
-        handler: |_, _| Ok(discover::document().into()),
+        result: r#"{"type":"object","required":["openrpc","info","methods"],"description":"An OpenRPC 1.3 document (https://spec.open-rpc.org)."}"#,
+        handler: |c, _| Ok(discover::document(c.config()).into()),
     },
 ];
 

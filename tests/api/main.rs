@@ -9,4 +9,5 @@ mod cli;
 mod config;
 mod helpers;
 mod jsonrpc;
+mod openrpc;
 mod user;

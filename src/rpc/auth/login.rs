@@ -5,6 +5,7 @@
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::domain::limits::{IP_MAX_CHARS, USER_AGENT_MAX_CHARS};
 use crate::domain::{Email, Password, Token, TokenHash, TokenKind, Username};
 use crate::error::AppError;
 use crate::model::password::{self as pw, cost_of};
@@ -36,7 +37,7 @@ fn login_name(raw: &str) -> Result<String, AppError> {
 
 fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>, AppError> {
     match p.opt_str(key)? {
-        Some(s) if s.len() > max => Err(AppError::invalid(key, "too_long")),
+        Some(s) if s.chars().count() > max => Err(AppError::invalid(key, "too_long")),
         other => Ok(other),
     }
 }
@@ -101,8 +102,8 @@ impl Limits {
 pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let login = login_name(p.str("username")?)?;
     let password = Password::for_login(p.str("password")?.to_string())?;
-    let ip = bounded(p, "ip", 64)?;
-    let user_agent = bounded(p, "user_agent", 512)?;
+    let ip = bounded(p, "ip", IP_MAX_CHARS)?;
+    let user_agent = bounded(p, "user_agent", USER_AGENT_MAX_CHARS)?;
     let event = |user_id: Option<i64>, ok: bool, reason: Option<&'static str>| {
         ctx.svc.events.record(LoginEvent {
             user_id,

@@ -11,12 +11,16 @@ use super::{Method, Output, Param};
 const TOKEN: Param = Param {
     name: "token",
     required: true,
-    schema: r#"{"type":"string"}"#,
+    schema: component!("Token"),
 };
-const PASSWORD: &str = r#"{"type":"string","minLength":8,"description":"8-72 bytes of UTF-8"}"#;
-const USERNAME: &str = r#"{"type":"string","pattern":"^[a-z0-9_.-]{3,32}$"}"#;
-const TOKENS: &str = r#"{"type":"object","required":["user_id","session_id","access_token","refresh_token","token_type","expires_in","refresh_expires_in"],"properties":{"user_id":{"type":"integer"},"session_id":{"type":"integer"},"access_token":{"type":"string"},"refresh_token":{"type":"string"},"token_type":{"const":"Bearer"},"expires_in":{"type":"integer"},"refresh_expires_in":{"type":"integer"}}}"#;
-const REVOKED_N: &str = r#"{"type":"object","properties":{"revoked":{"type":"integer"}}}"#;
+/// A new password: the policy applies.
+const NEW_PASSWORD: &str = component!("NewPassword");
+/// A presented password: only the 72-byte bound applies.
+const PASSWORD: &str = component!("Password");
+const USERNAME: &str = component!("Username");
+const EMAIL: &str = component!("Email");
+const TOKENS: &str = component!("Tokens");
+const REVOKED_N: &str = r#"{"type":"object","properties":{"revoked":{"type":"integer","minimum":0}},"required":["revoked"],"additionalProperties":false}"#;
 
 pub const METHODS: &[Method] = &[
     Method {
@@ -31,20 +35,20 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "password",
                 required: true,
-                schema: PASSWORD,
+                schema: NEW_PASSWORD,
             },
             Param {
                 name: "email",
                 required: false,
-                schema: r#"{"type":"string","format":"email"}"#,
+                schema: EMAIL,
             },
             Param {
                 name: "profile",
                 required: false,
-                schema: r#"{"type":"object"}"#,
+                schema: component!("ProfilePatch"),
             },
         ],
-        result: r#"{"type":"object","properties":{"user_id":{"type":"integer"}}}"#,
+        result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"}},"required":["user_id"],"additionalProperties":false}"##,
         handler: |c, p| password::register(c, p).map(Output::from),
     },
     Method {
@@ -54,7 +58,7 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "username",
                 required: true,
-                schema: r#"{"type":"string","description":"a username or an email"}"#,
+                schema: component!("Login"),
             },
             Param {
                 name: "password",
@@ -64,12 +68,12 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "ip",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Ip"),
             },
             Param {
                 name: "user_agent",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("UserAgent"),
             },
         ],
         result: TOKENS,
@@ -80,7 +84,7 @@ pub const METHODS: &[Method] = &[
         summary:
             "What an access token stands for; {active:false} for any token that is not active.",
         params: &[TOKEN],
-        result: r#"{"type":"object","properties":{"active":{"type":"boolean"},"user_id":{"type":"integer"},"username":{"type":"string"},"session_id":{"type":"integer"},"roles":{"type":"array","items":{"type":"string"}},"exp":{"type":"integer"},"iat":{"type":"integer"}}}"#,
+        result: r##"{"oneOf":[{"type":"object","properties":{"active":{"const":true},"user_id":{"$ref":"#/components/schemas/UserId"},"username":{"type":"string"},"session_id":{"type":"integer","minimum":1},"roles":{"type":"array","items":{"$ref":"#/components/schemas/Role"}},"exp":{"type":"integer","description":"Unix seconds"},"iat":{"type":"integer","description":"Unix seconds"}},"required":["active","user_id","username","session_id","roles","exp","iat"],"additionalProperties":false},{"type":"object","properties":{"active":{"const":false}},"required":["active"],"additionalProperties":false}]}"##,
         handler: |c, p| tokens::introspect(c, p).map(Output::from),
     },
     Method {
@@ -91,10 +95,10 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "permission",
                 required: true,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Permission"),
             },
         ],
-        result: r#"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"type":"integer"},"reason":{"type":"string"}}}"#,
+        result: r##"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"$ref":"#/components/schemas/UserId"},"reason":{"enum":["invalid_token","missing_permission"]}},"required":["allowed"],"additionalProperties":false}"##,
         handler: |c, p| tokens::authorize(c, p).map(Output::from),
     },
     Method {
@@ -103,7 +107,7 @@ pub const METHODS: &[Method] = &[
         params: &[Param {
             name: "refresh_token",
             required: true,
-            schema: r#"{"type":"string"}"#,
+            schema: component!("Token"),
         }],
         result: TOKENS,
         handler: |c, p| login::refresh(c, p).map(Output::from),
@@ -112,7 +116,7 @@ pub const METHODS: &[Method] = &[
         name: "auth.logout",
         summary: "Revokes the session of an access or refresh token.",
         params: &[TOKEN],
-        result: r#"{"type":"object","properties":{"revoked":{"type":"boolean"}}}"#,
+        result: r#"{"type":"object","properties":{"revoked":{"type":"boolean"}},"required":["revoked"],"additionalProperties":false}"#,
         handler: |c, p| tokens::logout(c, p).map(Output::from),
     },
     Method {
@@ -135,7 +139,7 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "new_password",
                 required: true,
-                schema: PASSWORD,
+                schema: NEW_PASSWORD,
             },
         ],
         result: REVOKED_N,
@@ -145,7 +149,7 @@ pub const METHODS: &[Method] = &[
         name: "auth.sessions",
         summary: "The live sessions of the token's user, newest first.",
         params: &[TOKEN],
-        result: r#"{"type":"object","properties":{"sessions":{"type":"array","items":{"type":"object"}}}}"#,
+        result: r##"{"type":"object","properties":{"sessions":{"type":"array","items":{"$ref":"#/components/schemas/Session"}}},"required":["sessions"],"additionalProperties":false}"##,
         handler: |c, p| tokens::sessions(c, p).map(Output::from),
     },
     Method {
@@ -160,10 +164,10 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "email",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: EMAIL,
             },
         ],
-        result: r#"{"type":"object","properties":{"user_id":{"type":"integer"},"reset_token":{"type":"string"},"expires_in":{"type":"integer"}}}"#,
+        result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"},"reset_token":{"$ref":"#/components/schemas/ResetToken"},"expires_in":{"type":"integer","minimum":1}},"required":["user_id","reset_token","expires_in"],"additionalProperties":false}"##,
         handler: |c, p| password::request_reset(c, p).map(Output::from),
     },
     Method {
@@ -173,12 +177,12 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "reset_token",
                 required: true,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Token"),
             },
             Param {
                 name: "new_password",
                 required: true,
-                schema: PASSWORD,
+                schema: NEW_PASSWORD,
             },
         ],
         result: REVOKED_N,

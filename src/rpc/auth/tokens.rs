@@ -29,11 +29,7 @@ pub fn introspect(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
 pub fn authorize(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let token = p.str("token")?;
     let permission = p.str("permission")?;
-    let valid = !permission.is_empty()
-        && permission.len() <= 128
-        && !permission.contains('*')
-        && !permission.chars().any(char::is_whitespace);
-    if !valid {
+    if !crate::domain::limits::valid_permission(permission) {
         return Err(AppError::invalid("permission", "invalid"));
     }
     let Some(info) = session::introspect(ctx, token)? else {

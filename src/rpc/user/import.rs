@@ -14,7 +14,7 @@ use crate::rpc::Params;
 use crate::services::Ctx;
 use crate::store::accounts::{self, InsertError, Kept, NewAccount};
 
-const MAX_ROWS: usize = 1000;
+use crate::domain::limits::IMPORT_MAX_ROWS as MAX_ROWS;
 const FIELDS: &[&str] = &[
     "user_id",
     "username",

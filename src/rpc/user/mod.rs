@@ -10,13 +10,13 @@ use super::{Method, Output, Param};
 const USER_ID: Param = Param {
     name: "user_id",
     required: true,
-    schema: r#"{"type":"integer"}"#,
+    schema: component!("UserId"),
 };
-const USER: &str = r##"{"$ref":"#/components/schemas/User","type":"object","properties":{"user_id":{"type":"integer"},"username":{"type":"string"},"email":{"type":["string","null"]},"state":{"enum":["active","disabled","locked"]},"roles":{"type":"array","items":{"type":"string"}},"profile":{"type":"object"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}}"##;
-const ROLE: Param = Param {
-    name: "role",
-    required: true,
-    schema: r#"{"type":"string"}"#,
+const USER: &str = component!("User");
+const LIMIT: Param = Param {
+    name: "limit",
+    required: false,
+    schema: component!("Limit"),
 };
 
 pub const METHODS: &[Method] = &[
@@ -33,9 +33,9 @@ pub const METHODS: &[Method] = &[
         params: &[Param {
             name: "user_ids",
             required: true,
-            schema: r#"{"type":"array","items":{"type":"integer"},"maxItems":1000}"#,
+            schema: component!("UserIds"),
         }],
-        result: r#"{"type":"object","properties":{"users":{"type":"array"},"missing":{"type":"array","items":{"type":"integer"}}}}"#,
+        result: r##"{"type":"object","properties":{"users":{"type":"array","items":{"$ref":"#/components/schemas/User"}},"missing":{"type":"array","items":{"type":"integer"}}},"required":["users","missing"],"additionalProperties":false}"##,
         handler: read::gets,
     },
     Method {
@@ -45,12 +45,12 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "username",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Username"),
             },
             Param {
                 name: "email",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Email"),
             },
         ],
         result: USER,
@@ -64,40 +64,36 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "query",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("SearchQuery"),
             },
             Param {
                 name: "state",
                 required: false,
-                schema: r#"{"enum":["active","disabled","locked"]}"#,
+                schema: component!("UserState"),
             },
             Param {
                 name: "role",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Role"),
             },
             Param {
                 name: "created_after",
                 required: false,
-                schema: r#"{"type":"string","format":"date-time"}"#,
+                schema: component!("DateTime"),
             },
             Param {
                 name: "created_before",
                 required: false,
-                schema: r#"{"type":"string","format":"date-time"}"#,
+                schema: component!("DateTime"),
             },
             Param {
                 name: "cursor",
                 required: false,
-                schema: r#"{"type":"string"}"#,
+                schema: component!("Cursor"),
             },
-            Param {
-                name: "limit",
-                required: false,
-                schema: r#"{"type":"integer","minimum":1,"maximum":100,"default":20}"#,
-            },
+            LIMIT,
         ],
-        result: r#"{"type":"object","properties":{"users":{"type":"array"},"next_cursor":{"type":["string","null"]}}}"#,
+        result: r##"{"type":"object","properties":{"users":{"type":"array","items":{"$ref":"#/components/schemas/User"}},"next_cursor":{"oneOf":[{"$ref":"#/components/schemas/Cursor"},{"type":"null"}]}},"required":["users","next_cursor"],"additionalProperties":false}"##,
         handler: read::search,
     },
     Method {
@@ -108,7 +104,7 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "profile",
                 required: true,
-                schema: r#"{"type":"object"}"#,
+                schema: component!("ProfilePatch"),
             },
         ],
         result: USER,
@@ -122,7 +118,7 @@ pub const METHODS: &[Method] = &[
             Param {
                 name: "state",
                 required: true,
-                schema: r#"{"enum":["active","disabled","locked"]}"#,
+                schema: component!("UserState"),
             },
         ],
         result: USER,
@@ -131,29 +127,36 @@ pub const METHODS: &[Method] = &[
     Method {
         name: "user.grant_role",
         summary: "Grants a role listed in [ROLES].",
-        params: &[USER_ID, ROLE],
+        params: &[
+            USER_ID,
+            Param {
+                name: "role",
+                required: true,
+                schema: component!("ConfiguredRole"),
+            },
+        ],
         result: USER,
         handler: write::grant_role,
     },
     Method {
         name: "user.revoke_role",
-        summary: "Revokes a role.",
-        params: &[USER_ID, ROLE],
+        summary: "Revokes a role (also one [ROLES] no longer lists).",
+        params: &[
+            USER_ID,
+            Param {
+                name: "role",
+                required: true,
+                schema: component!("Role"),
+            },
+        ],
         result: USER,
         handler: write::revoke_role,
     },
     Method {
         name: "user.login_history",
         summary: "Recent login attempts of a user, newest first.",
-        params: &[
-            USER_ID,
-            Param {
-                name: "limit",
-                required: false,
-                schema: r#"{"type":"integer","minimum":1,"maximum":100,"default":20}"#,
-            },
-        ],
-        result: r#"{"type":"object","properties":{"events":{"type":"array"}}}"#,
+        params: &[USER_ID, LIMIT],
+        result: r##"{"type":"object","properties":{"events":{"type":"array","items":{"$ref":"#/components/schemas/LoginEvent"}}},"required":["events"],"additionalProperties":false}"##,
         handler: |c, p| read::login_history(c, p).map(Output::from),
     },
     Method {
@@ -162,9 +165,9 @@ pub const METHODS: &[Method] = &[
         params: &[Param {
             name: "users",
             required: true,
-            schema: r#"{"type":"array","maxItems":1000,"items":{"type":"object","required":["username"],"additionalProperties":false,"properties":{"user_id":{"type":"integer","minimum":1,"description":"kept as given; -32010 field user_id when taken; later ids are allocated above it"},"username":{"type":"string"},"email":{"type":"string"},"password":{"type":"string","minLength":8,"maxLength":72},"password_hash":{"type":"string","pattern":"^\\$2[aby]\\$","description":"bcrypt, cost at most [AUTH] BCRYPT_COST + 2"},"state":{"enum":["active","disabled","locked"]},"roles":{"type":"array","items":{"type":"string"}},"profile":{"type":"object"}}}}"#,
+            schema: component!("ImportRows"),
         }],
-        result: r#"{"type":"object","properties":{"imported":{"type":"integer"},"errors":{"type":"array"}}}"#,
+        result: r#"{"type":"object","properties":{"imported":{"type":"integer","minimum":0},"errors":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer","minimum":0},"code":{"type":"integer"},"field":{"type":"string"},"reason":{"type":"string"}},"required":["index","code"],"additionalProperties":false}}},"required":["imported","errors"],"additionalProperties":false}"#,
         handler: |c, p| import::import(c, p).map(Output::from),
     },
 ];

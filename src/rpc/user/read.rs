@@ -7,14 +7,15 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::limits::{
+    GETS_MAX_IDS as MAX_GETS, PAGE_DEFAULT, PAGE_MAX, SEARCH_QUERY_MAX_CHARS,
+};
 use crate::domain::{Role, UserState};
 use crate::error::AppError;
 use crate::model::user::{self, rfc3339, UserJson};
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::accounts::{self, Search};
-
-const MAX_GETS: usize = 1000;
 
 pub fn get(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let user = user::get(ctx, p.i64("user_id")?)?.ok_or(AppError::NotFound)?;
@@ -95,14 +96,16 @@ fn time(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
 
 /// The cursor is the last id of the previous page, as an opaque string.
 pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
-    let limit = p.limit("limit", 20, 100)?;
+    let limit = p.limit("limit", PAGE_DEFAULT, PAGE_MAX)?;
     let state = p
         .opt_str("state")?
         .map(|s| UserState::parse(s).ok_or_else(|| AppError::invalid("state", "invalid")))
         .transpose()?;
     let role = p.opt_str("role")?.map(Role::parse).transpose()?;
     let query = match p.opt_str("query")? {
-        Some(q) if q.len() > 254 => return Err(AppError::invalid("query", "too_long")),
+        Some(q) if q.chars().count() > SEARCH_QUERY_MAX_CHARS => {
+            return Err(AppError::invalid("query", "too_long"))
+        }
         Some(q) => Some(q.trim().to_lowercase()).filter(|q| !q.is_empty()),
         None => None,
     };
@@ -138,7 +141,7 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
 
 pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let user_id = p.i64("user_id")?;
-    let limit = p.limit("limit", 20, 100)?;
+    let limit = p.limit("limit", PAGE_DEFAULT, PAGE_MAX)?;
     {
         let mut conn = ctx.pg()?;
         if !accounts::exists(&mut conn.client, user_id)? {

@@ -1,0 +1,144 @@
+//! Per method: an example pairing (params and result, as JSON text) and the
+//! error codes it can answer beyond those every call can. A method missing
+//! here fails `every_method_has_an_example_and_its_errors` (mod.rs), and the
+//! OpenRPC test (tests/api/openrpc.rs) validates each example against the
+//! method's own schemas, so an example cannot drift from its method either.
+
+/// `(method, params, result, specific error codes)`.
+pub type Example = (&'static str, &'static str, &'static str, &'static [i64]);
+
+/// -32000 unavailable, -32010 conflict, -32011 invalid credentials,
+/// -32012 account inactive, -32013 not found, -32029 rate limited,
+/// -32030 unauthorized (a token where one is required).
+pub const EXAMPLES: &[Example] = &[
+    ("ping", "{}", r#""pong""#, &[]),
+    (
+        "rpc.discover",
+        "{}",
+        r#"{"openrpc":"1.3.2","info":{"title":"profiteer","version":"0.1.0"},"methods":[]}"#,
+        &[],
+    ),
+    (
+        "auth.register",
+        r#"{"username":"alice","password":"correct horse battery staple","email":"alice@example.com","profile":{"nickname":"Alice"}}"#,
+        r#"{"user_id":42}"#,
+        &[-32000, -32010],
+    ),
+    (
+        "auth.login",
+        r#"{"username":"alice","password":"correct horse battery staple","ip":"203.0.113.7","user_agent":"curl/8.5"}"#,
+        r#"{"user_id":42,"session_id":7,"access_token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","refresh_token":"prt_Yq3vM8sXcN1bRf6TzLw0JpHk2DgUa5EiO7nQeVtKm4s","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
+        &[-32000, -32011, -32012, -32029],
+    ),
+    (
+        "auth.introspect",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"active":true,"user_id":42,"username":"alice","session_id":7,"roles":["editor"],"exp":1764300900,"iat":1764300000}"#,
+        &[-32000],
+    ),
+    (
+        "auth.authorize",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","permission":"post:edit"}"#,
+        r#"{"allowed":true,"user_id":42}"#,
+        &[-32000],
+    ),
+    (
+        "auth.refresh",
+        r#"{"refresh_token":"prt_Yq3vM8sXcN1bRf6TzLw0JpHk2DgUa5EiO7nQeVtKm4s"}"#,
+        r#"{"user_id":42,"session_id":7,"access_token":"pat_Hn3PaeUd8GiRzBqVsNw0X9mYbS5oQ4cT1x2Jr7vLkWf","refresh_token":"prt_Jp2DgUa5EiO7nQeVtKm4sYq3vM8sXcN1bRf6TzLw0ab","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
+        &[-32000, -32012, -32030],
+    ),
+    (
+        "auth.logout",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"revoked":true}"#,
+        &[-32000],
+    ),
+    (
+        "auth.logout_all",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"revoked":3}"#,
+        &[-32000, -32030],
+    ),
+    (
+        "auth.change_password",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","old_password":"correct horse battery staple","new_password":"plain tuba cradle orbit"}"#,
+        r#"{"revoked":2}"#,
+        &[-32000, -32011, -32030],
+    ),
+    (
+        "auth.sessions",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"sessions":[{"session_id":7,"created_at":"2026-11-28T03:00:00.000Z","last_seen_at":"2026-11-28T03:05:00.000Z","ip":"203.0.113.7","user_agent":"curl/8.5","current":true}]}"#,
+        &[-32000, -32030],
+    ),
+    (
+        "auth.request_password_reset",
+        r#"{"email":"alice@example.com"}"#,
+        r#"{"user_id":42,"reset_token":"prs_Kd9sT3nWq0PzLr5YbMx2cVf7HgJa1Ue8Ro4Ei6Nt0Aw","expires_in":900}"#,
+        &[-32000, -32013],
+    ),
+    (
+        "auth.reset_password",
+        r#"{"reset_token":"prs_Kd9sT3nWq0PzLr5YbMx2cVf7HgJa1Ue8Ro4Ei6Nt0Aw","new_password":"plain tuba cradle orbit"}"#,
+        r#"{"revoked":1}"#,
+        &[-32000, -32030],
+    ),
+    ("user.get", r#"{"user_id":42}"#, USER, &[-32000, -32013]),
+    (
+        "user.gets",
+        r#"{"user_ids":[42,404]}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
+        &[-32000],
+    ),
+    (
+        "user.find",
+        r#"{"username":"alice"}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
+        "user.search",
+        r#"{"query":"ali","state":"active","role":"editor","created_after":"2026-01-01T00:00:00Z","limit":1}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
+        &[-32000],
+    ),
+    (
+        "user.update_profile",
+        r#"{"user_id":42,"profile":{"nickname":"Alice","bio":null}}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
+        "user.set_state",
+        r#"{"user_id":42,"state":"active"}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
+        "user.grant_role",
+        r#"{"user_id":42,"role":"editor"}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
+        "user.revoke_role",
+        r#"{"user_id":42,"role":"viewer"}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
+        "user.login_history",
+        r#"{"user_id":42,"limit":1}"#,
+        r#"{"events":[{"at":"2026-11-28T03:00:00.000Z","ok":true,"ip":"203.0.113.7","user_agent":"curl/8.5","reason":null}]}"#,
+        &[-32000, -32013],
+    ),
+    (
+        "user.import",
+        r#"{"users":[{"username":"bob","password":"plain tuba cradle orbit","roles":["viewer"]},{"username":"carol","password_hash":"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}]}"#,
+        r#"{"imported":1,"errors":[{"index":1,"code":-32010,"field":"username"}]}"#,
+        &[-32000],
+    ),
+];
+
+const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
