@@ -135,7 +135,7 @@ pub const EXAMPLES: &[Example] = &[
     ),
     (
         "user.import",
-        r#"{"users":[{"username":"bob","password":"plain tuba cradle orbit","roles":["viewer"]},{"username":"carol","password_hash":"$2b$12$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}]}"#,
+        r#"{"users":[{"username":"bob","password":"plain tuba cradle orbit","roles":["viewer"]},{"username":"carol","password_hash":"$2b$04$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}]}"#,
         r#"{"imported":1,"errors":[{"index":1,"code":-32010,"field":"username"}]}"#,
         &[-32000],
     ),
