@@ -54,7 +54,6 @@ pub struct Metrics {
     series: Vec<Series>,
     pub shed: AtomicU64,
     pub expired: AtomicU64,
-    pub too_large: AtomicU64,
     pub unauthorized_clients: AtomicU64,
 }
 
@@ -73,6 +72,21 @@ pub struct Gauges {
     pub events_written: u64,
     pub events_dropped: u64,
     pub events_failed: u64,
+    pub edge: EdgeCounts,
+}
+
+/// What the connection edge (the patched tiny_http) did, since start.
+#[derive(Default)]
+pub struct EdgeCounts {
+    pub open: u64,
+    pub refused: u64,
+    pub header_timeouts: u64,
+    pub body_timeouts: u64,
+    pub headers_too_large: u64,
+    pub bodies_too_large: u64,
+    pub bodies_refused: u64,
+    pub idle_closed: u64,
+    pub accept_errors: u64,
 }
 
 impl Metrics {
@@ -83,7 +97,6 @@ impl Metrics {
             series: (0..slots).map(|_| Series::new()).collect(),
             shed: AtomicU64::new(0),
             expired: AtomicU64::new(0),
-            too_large: AtomicU64::new(0),
             unauthorized_clients: AtomicU64::new(0),
         }
     }
@@ -156,7 +169,7 @@ impl Metrics {
             );
         });
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let lines: [(&str, &str, &str, String); 17] = [
+        let lines: [(&str, &str, &str, String); 16] = [
             (
                 "profiteer_queue_depth",
                 "gauge",
@@ -180,12 +193,6 @@ impl Metrics {
                 "counter",
                 "Requests that waited past their deadline (-32001).",
                 load(&self.expired).to_string(),
-            ),
-            (
-                "profiteer_body_too_large_total",
-                "counter",
-                "Requests refused with 413.",
-                load(&self.too_large).to_string(),
             ),
             (
                 "profiteer_unauthorized_clients_total",
@@ -266,7 +273,73 @@ impl Metrics {
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
             );
         }
+        render_edge(&mut out, &g.edge);
         out
+    }
+}
+
+fn render_edge(out: &mut String, e: &EdgeCounts) {
+    let lines = [
+        (
+            "profiteer_connections_open",
+            "gauge",
+            "HTTP connections open now.",
+            e.open,
+        ),
+        (
+            "profiteer_connections_refused_total",
+            "counter",
+            "Connections closed at accept: MAX_CONNECTIONS were open.",
+            e.refused,
+        ),
+        (
+            "profiteer_header_timeouts_total",
+            "counter",
+            "408: request line and headers not in within HEADER_TIMEOUT_MS.",
+            e.header_timeouts,
+        ),
+        (
+            "profiteer_body_timeouts_total",
+            "counter",
+            "408: body not in within REQUEST_TIMEOUT_MS of its headers.",
+            e.body_timeouts,
+        ),
+        (
+            "profiteer_headers_too_large_total",
+            "counter",
+            "431 (or 414): a header line over 8 KiB or headers over 64 KiB.",
+            e.headers_too_large,
+        ),
+        (
+            "profiteer_body_too_large_total",
+            "counter",
+            "413: a body over MAX_BODY_BYTES.",
+            e.bodies_too_large,
+        ),
+        (
+            "profiteer_bodies_refused_total",
+            "counter",
+            "Expect: 100-continue bodies not wanted (answered without them).",
+            e.bodies_refused,
+        ),
+        (
+            "profiteer_keepalive_closed_total",
+            "counter",
+            "Idle keep-alive connections closed after KEEPALIVE_S.",
+            e.idle_closed,
+        ),
+        (
+            "profiteer_accept_errors_total",
+            "counter",
+            "Failed accepts (e.g. EMFILE), each followed by a short pause.",
+            e.accept_errors,
+        ),
+    ];
+    for (name, kind, help, value) in lines {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+        );
     }
 }
 
@@ -293,6 +366,7 @@ mod tests {
             events_written: 0,
             events_dropped: 0,
             events_failed: 0,
+            edge: EdgeCounts::default(),
         };
         let text = m.render(&g);
         assert!(text.contains("profiteer_requests_total{method=\"ping\",outcome=\"ok\"} 1"));

@@ -36,6 +36,12 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// Open connections beyond this are closed at accept.
+    pub max_connections: usize,
+    /// Request line and headers must arrive within this (else 408).
+    pub header_timeout: Duration,
+    /// Idle keep-alive connections are closed after this.
+    pub keepalive: Duration,
     pub access_log: bool,
 }
 
@@ -230,6 +236,9 @@ mod tests {
         assert_eq!(c.server.request_timeout, Duration::from_millis(3000));
         assert_eq!(c.server.max_body_bytes, 1 << 20);
         assert_eq!(c.server.max_batch, 100);
+        assert_eq!(c.server.max_connections, 4096);
+        assert_eq!(c.server.header_timeout, Duration::from_millis(5000));
+        assert_eq!(c.server.keepalive, Duration::from_secs(30));
         assert_eq!(c.auth.bcrypt_cost, 12);
         assert_eq!(c.auth.password_min_score, 2);
     }
@@ -260,6 +269,21 @@ mod tests {
         let err = load(&format!("{MINIMAL}[AUTH]\nBCRYPT_COST = 40\n"), &[]).unwrap_err();
         assert!(err.0.contains("[AUTH] BCRYPT_COST = 40"), "{err}");
         assert!(err.0.contains("4 to 31"), "{err}");
+    }
+
+    #[test]
+    fn the_edge_limits_are_read_and_a_zero_is_refused_by_name() {
+        let text = format!(
+            "{MINIMAL}[SERVER]\nMAX_CONNECTIONS = 20\nHEADER_TIMEOUT_MS = 800\nKEEPALIVE_S = 2\n"
+        );
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.server.max_connections, 20);
+        assert_eq!(c.server.header_timeout, Duration::from_millis(800));
+        assert_eq!(c.server.keepalive, Duration::from_secs(2));
+        for key in ["MAX_CONNECTIONS", "HEADER_TIMEOUT_MS", "KEEPALIVE_S"] {
+            let err = load(&format!("{MINIMAL}[SERVER]\n{key} = 0\n"), &[]).unwrap_err();
+            assert!(err.0.contains(&format!("[SERVER] {key} = 0")), "{err}");
+        }
     }
 
     #[test]
@@ -306,6 +330,9 @@ mod tests {
             "REQUEST_TIMEOUT_MS",
             "MAX_BODY_BYTES",
             "MAX_BATCH",
+            "MAX_CONNECTIONS",
+            "HEADER_TIMEOUT_MS",
+            "KEEPALIVE_S",
             "ACCESS_LOG",
             "PG_URI",
             "PG_POOL_SIZE",

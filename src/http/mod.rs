@@ -1,8 +1,11 @@
-//! The HTTP side: tiny_http reads requests; one acceptor thread stamps each
-//! with its arrival time and routes it. `/rpc` work goes on a bounded queue
-//! to a fixed pool of workers sized to the database pool; a full queue is
-//! answered 503 (-32002) at once, and a request that waited past its
-//! deadline is answered 503 (-32001) without running. Nothing waits forever.
+//! The HTTP side: the patched tiny_http serves each connection on its own
+//! thread within the edge's limits (`[SERVER] MAX_CONNECTIONS`,
+//! `HEADER_TIMEOUT_MS`, `KEEPALIVE_S`, `MAX_BODY_BYTES`) and hands on only
+//! complete requests, body read; one acceptor thread routes them. `/rpc`
+//! work goes on a bounded queue to a fixed pool of workers sized to the
+//! database pool; a full queue is answered 503 (-32002) at once, and a
+//! request that waited past its deadline is answered 503 (-32001) without
+//! running. No thread here ever waits on a client's bytes.
 
 mod delay;
 mod respond;
@@ -16,7 +19,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crossbeam_channel::{bounded, Sender, TrySendError};
-use tiny_http::{Method, Server};
+use tiny_http::{ConfigListenAddr, Limits, Method, Server};
 
 use crate::error::AppError;
 use crate::services::Services;
@@ -38,8 +41,14 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start(svc: Arc<Services>, host: &str, port: u16) -> Result<HttpServer, String> {
-        let server = Server::http((host, port))
-            .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+        let addr = ConfigListenAddr::from_socket_addrs((host, port))
+            .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?;
+        let server = Server::new(tiny_http::ServerConfig {
+            addr,
+            ssl: None,
+            limits: limits(&svc),
+        })
+        .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
         let addr = server
             .server_addr()
             .to_ip()
@@ -101,6 +110,27 @@ impl HttpServer {
     }
 }
 
+/// The edge's bounds from `[SERVER]`. A body announced with
+/// `Expect: 100-continue` is read only for a request that will be served
+/// (`POST /rpc` with a valid client key): any other is answered without it
+/// and its connection closed, so no thread ever drains an unwanted body.
+fn limits(svc: &Arc<Services>) -> Limits {
+    let c = &svc.config.server;
+    let svc = svc.clone();
+    Limits {
+        max_connections: c.max_connections,
+        header_timeout: c.header_timeout,
+        keepalive: c.keepalive,
+        request_timeout: c.request_timeout,
+        max_body_bytes: c.max_body_bytes,
+        continue_if: Some(Arc::new(move |rq: &tiny_http::Request| {
+            let path = rq.url().split('?').next().unwrap_or("");
+            path == "/rpc" && *rq.method() == Method::Post && worker::caller(&svc, rq).is_ok()
+        })),
+        ..Limits::default()
+    }
+}
+
 static NEXT_RID: AtomicU64 = AtomicU64::new(1);
 
 /// `/metrics` and `/readyz` run on short-lived threads, at most
@@ -128,45 +158,38 @@ impl Drop for SideSlot {
 }
 
 fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
+    let edge = server.stats();
     loop {
         let request = match server.recv() {
             Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::Other => break, // unblocked
-            Err(e) => {
-                log::warn!("accept failed: {e}");
-                continue;
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                // The listening socket is gone for good: a process that stays
+                // up deaf helps nobody; exit so a supervisor restarts it.
+                log::error!("{e}: exiting");
+                std::process::exit(1);
             }
+            Err(_) => break, // unblocked
         };
-        let arrived = Instant::now();
+        let arrived = request.arrived();
         let rid = NEXT_RID.fetch_add(1, Ordering::Relaxed);
         let path = request.url().split('?').next().unwrap_or("").to_string();
         let method = request.method().clone();
         let reply = match (path.as_str(), &method) {
-            ("/rpc", Method::Post) => {
-                let too_large = request
-                    .body_length()
-                    .is_some_and(|n| n > svc.config.server.max_body_bytes);
-                if too_large {
-                    svc.metrics.too_large.fetch_add(1, Ordering::Relaxed);
-                    Reply::too_large()
-                } else {
-                    match queue.try_send(Job {
-                        request,
-                        arrived,
-                        rid,
-                    }) {
-                        Ok(()) => continue,
-                        Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
-                            svc.metrics.shed.fetch_add(1, Ordering::Relaxed);
-                            svc.metrics
-                                .observe("unknown", "overloaded", arrived.elapsed());
-                            let reply = Reply::rpc_error(503, &AppError::Overloaded, rid);
-                            reply.send(job.request, rid, arrived, "overloaded", svc);
-                            continue;
-                        }
-                    }
+            ("/rpc", Method::Post) => match queue.try_send(Job {
+                request,
+                arrived,
+                rid,
+            }) {
+                Ok(()) => continue,
+                Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+                    svc.metrics.shed.fetch_add(1, Ordering::Relaxed);
+                    svc.metrics
+                        .observe("unknown", "overloaded", arrived.elapsed());
+                    let reply = Reply::rpc_error(503, &AppError::Overloaded, rid);
+                    reply.send(job.request, rid, arrived, "overloaded", svc);
+                    continue;
                 }
-            }
+            },
             ("/rpc", _) => Reply::not_allowed("POST"),
             ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok"),
             ("/metrics" | "/readyz", Method::Get) => {
@@ -178,13 +201,13 @@ fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
                     Reply::text(503, "busy").send(request, rid, arrived, "busy", svc);
                     continue;
                 };
-                let svc = svc.clone();
+                let (svc, edge) = (svc.clone(), edge.clone());
                 let spawned = std::thread::Builder::new()
                     .name("side".into())
                     .spawn(move || {
                         let _slot = slot;
                         let reply = if is_metrics {
-                            Reply::metrics(&svc, queue_depth)
+                            Reply::metrics(&svc, queue_depth, &edge)
                         } else {
                             Reply::readiness(&svc)
                         };

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use tiny_http::{Header, Response};
+use tiny_http::{EdgeStats, Header, Response};
 
 use crate::error::AppError;
-use crate::metrics::Gauges;
+use crate::metrics::{EdgeCounts, Gauges};
 use crate::services::Services;
 
 pub struct Reply {
@@ -73,14 +73,7 @@ impl Reply {
         r
     }
 
-    /// The body is not read: the connection is closed instead.
-    pub fn too_large() -> Reply {
-        let mut r = Reply::text(413, "request body too large");
-        r.extra.push(("Connection", "close".into()));
-        r
-    }
-
-    pub fn metrics(svc: &Services, queue_depth: usize) -> Reply {
+    pub fn metrics(svc: &Services, queue_depth: usize, edge: &EdgeStats) -> Reply {
         let pg = svc.pg.state();
         let redis = svc.redis.pool_state();
         let events = &svc.events.stats;
@@ -98,6 +91,17 @@ impl Reply {
             events_written: events.written.load(Ordering::Relaxed),
             events_dropped: events.dropped.load(Ordering::Relaxed),
             events_failed: events.failed.load(Ordering::Relaxed),
+            edge: EdgeCounts {
+                open: edge.open.load(Ordering::Relaxed) as u64,
+                refused: edge.refused.load(Ordering::Relaxed),
+                header_timeouts: edge.header_timeouts.load(Ordering::Relaxed),
+                body_timeouts: edge.body_timeouts.load(Ordering::Relaxed),
+                headers_too_large: edge.headers_too_large.load(Ordering::Relaxed),
+                bodies_too_large: edge.bodies_too_large.load(Ordering::Relaxed),
+                bodies_refused: edge.bodies_refused.load(Ordering::Relaxed),
+                idle_closed: edge.idle_closed.load(Ordering::Relaxed),
+                accept_errors: edge.accept_errors.load(Ordering::Relaxed),
+            },
         };
         let mut r = Reply::text(200, &svc.metrics.render(&gauges));
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,8 +1,7 @@
 //! A request worker: takes queued requests, refuses the ones past their
-//! deadline, checks the caller's key, reads the body within its limit and
-//! hands it to the JSON-RPC layer.
+//! deadline, checks the caller's key and hands the body (read already, within
+//! its limit, by the connection's own thread) to the JSON-RPC layer.
 
-use std::io::Read;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -25,7 +24,7 @@ pub fn run(svc: &Services, queue: Receiver<Job>, pacer: &Pacer) {
 
 /// The configured caller whose key this request presents; `Err` when callers
 /// must authenticate and this one did not. `Ok(None)`: no `[CLIENTS]`.
-fn caller<'a>(
+pub(super) fn caller<'a>(
     svc: &'a Services,
     request: &tiny_http::Request,
 ) -> Result<Option<&'a ClientKey>, ()> {
@@ -45,36 +44,6 @@ fn caller<'a>(
         .find(|c| c.key_sha256 == digest)
         .map(Some)
         .ok_or(())
-}
-
-enum BodyError {
-    Late,
-    Io(std::io::Error),
-}
-
-/// Reads at most `max + 1` bytes (one more tells "too large"), giving up at
-/// the deadline. Bodies up to 64 KiB were read already by the connection's
-/// thread; a larger one arrives here and is read in chunks, so a client that
-/// trickles it cannot hold this worker past the deadline plus one socket
-/// timeout.
-fn read_body(
-    request: &mut tiny_http::Request,
-    max: usize,
-    deadline: Instant,
-) -> Result<Vec<u8>, BodyError> {
-    let mut body = Vec::with_capacity(request.body_length().unwrap_or(256).min(max + 1));
-    let mut reader = request.as_reader().take(max as u64 + 1);
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = reader.read(&mut chunk).map_err(BodyError::Io)?;
-        if n == 0 {
-            return Ok(body);
-        }
-        body.extend_from_slice(&chunk[..n]);
-        if Instant::now() >= deadline {
-            return Err(BodyError::Late);
-        }
-    }
 }
 
 /// The request's deadline passed before it could run: 503 / -32001.
@@ -114,28 +83,17 @@ fn serve(svc: &Services, mut job: Job, pacer: &Pacer) {
             return;
         }
     };
-    let max = svc.config.server.max_body_bytes;
-    let body = match read_body(&mut job.request, max, deadline) {
-        Ok(body) => body,
-        Err(BodyError::Late) => {
-            expired(svc, job);
-            return;
-        }
-        Err(BodyError::Io(e)) => {
-            log::debug!("rid={rid} body not read: {e}");
-            Reply::text(400, "request body could not be read").send(
-                job.request,
-                rid,
-                job.arrived,
-                "bad_body",
-                svc,
-            );
-            return;
-        }
-    };
-    if body.len() > max {
-        svc.metrics.too_large.fetch_add(1, Ordering::Relaxed);
-        Reply::too_large().send(job.request, rid, job.arrived, "too_large", svc);
+    let mut body = Vec::with_capacity(job.request.body_length().unwrap_or(0));
+    if let Err(e) = job.request.as_reader().read_to_end(&mut body) {
+        // The body is in memory already; this is not expected to happen.
+        log::debug!("rid={rid} body not read: {e}");
+        Reply::text(400, "request body could not be read").send(
+            job.request,
+            rid,
+            job.arrived,
+            "bad_body",
+            svc,
+        );
         return;
     }
     let answer = rpc::handle(

@@ -193,7 +193,11 @@ fn a_body_over_the_limit_is_refused_with_413_without_being_read() {
         " ".repeat(4000)
     );
     assert_eq!(app.post(&body).json()["result"], "pong");
-    assert!(app.logs().contains("status=413"));
+    // Refused at the edge, before any worker: counted there.
+    assert!(app
+        .get("/metrics")
+        .text()
+        .contains("profiteer_body_too_large_total 2\n"));
 }
 
 #[test]

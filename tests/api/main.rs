@@ -7,6 +7,7 @@ mod admission;
 mod auth;
 mod cli;
 mod config;
+mod edge;
 mod helpers;
 mod jsonrpc;
 mod openrpc;

@@ -87,20 +87,25 @@ impl Connection {
         }
     }
 
-    /// profiteer patch: a bound on every read and write, so a client that
-    /// stops sending (mid-request or idle on keep-alive) frees its thread.
-    pub(crate) fn set_timeouts(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+    /// profiteer patch: TCP_NODELAY (answers go out in one write and must
+    /// not wait for an ACK) and a bound on every write call.
+    pub(crate) fn prepare(&self, write_timeout: std::time::Duration) -> std::io::Result<()> {
         match self {
             Self::Tcp(s) => {
                 s.set_nodelay(true)?;
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))
+                s.set_write_timeout(Some(write_timeout))
             }
             #[cfg(unix)]
-            Self::Unix(s) => {
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))
-            }
+            Self::Unix(s) => s.set_write_timeout(Some(write_timeout)),
+        }
+    }
+
+    /// profiteer patch: how long the next read may wait (not zero).
+    pub(crate) fn set_read_timeout(&self, timeout: std::time::Duration) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_read_timeout(Some(timeout)),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_read_timeout(Some(timeout)),
         }
     }
 
@@ -109,14 +114,6 @@ impl Connection {
             Self::Tcp(s) => s.shutdown(how),
             #[cfg(unix)]
             Self::Unix(s) => s.shutdown(how),
-        }
-    }
-
-    pub(crate) fn try_clone(&self) -> std::io::Result<Self> {
-        match self {
-            Self::Tcp(s) => s.try_clone().map(Self::from),
-            #[cfg(unix)]
-            Self::Unix(s) => s.try_clone().map(Self::from),
         }
     }
 }

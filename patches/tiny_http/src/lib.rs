@@ -91,8 +91,10 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
+// profiteer patch: this copy serves plain HTTP only (TLS ends in front of
+// it); its connection handling (client.rs) has no TLS path.
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
+compile_error!("profiteer's copy of tiny_http does not support TLS");
 
 use std::error::Error;
 use std::io::Error as IoError;
@@ -100,18 +102,18 @@ use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use client::ClientConnection;
 use connection::Connection;
+use limits::OpenSlot;
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
+pub use limits::{ContinueIf, EdgeStats, Limits};
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
@@ -119,9 +121,9 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod limits;
 mod request;
 mod response;
-mod ssl;
 mod test;
 mod util;
 
@@ -140,6 +142,9 @@ pub struct Server {
 
     // result of TcpListener::local_addr()
     listening_addr: ListenAddr,
+
+    // profiteer patch: what the edge did (open connections, refusals...)
+    stats: Arc<EdgeStats>,
 }
 
 enum Message {
@@ -176,7 +181,11 @@ pub struct ServerConfig {
     pub addr: ConfigListenAddr,
 
     /// If `Some`, then the server will use SSL to encode the communications.
+    /// profiteer patch: refused; this copy serves plain HTTP only.
     pub ssl: Option<SslConfig>,
+
+    /// profiteer patch: the bounds every connection lives within.
+    pub limits: Limits,
 }
 
 /// Configuration of the server for SSL.
@@ -198,6 +207,7 @@ impl Server {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
             ssl: None,
+            limits: Limits::default(),
         })
     }
 
@@ -214,6 +224,7 @@ impl Server {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
             ssl: Some(config),
+            limits: Limits::default(),
         })
     }
 
@@ -226,13 +237,17 @@ impl Server {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::unix_from_path(path),
             ssl: None,
+            limits: Limits::default(),
         })
     }
 
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        if config.ssl.is_some() {
+            return Err("profiteer's copy of tiny_http does not support TLS".into());
+        }
         let listener = config.addr.bind()?;
-        Self::from_listener(listener, config.ssl)
+        Self::start(listener.into(), config.limits)
     }
 
     /// Builds a new server using the specified TCP listener.
@@ -243,120 +258,99 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        let listener = listener.into();
-        // building the "close" variable
+        if ssl_config.is_some() {
+            return Err("profiteer's copy of tiny_http does not support TLS".into());
+        }
+        Self::start(listener.into(), Limits::default())
+    }
+
+    /// profiteer patch: the accept loop. Each accepted connection is served
+    /// on its own thread (`client::serve`) within `limits`; one over
+    /// `max_connections` is closed at once. A failed `accept` (EMFILE in a
+    /// flood, ECONNABORTED...) is counted and followed by a pause growing
+    /// from 10 to 100 ms, then accepting goes on; upstream ended the loop and
+    /// left the process up but deaf. Only an error that says the listener
+    /// itself is gone (see `listener_lost`) ends it: `recv` then returns an
+    /// error of kind `NotConnected`, so the application can exit and be
+    /// restarted.
+    fn start(
+        server: Listener,
+        limits: Limits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let close_trigger = Arc::new(AtomicBool::new(false));
+        let local_addr = server.local_addr()?;
+        log::debug!("Server listening on {}", local_addr);
 
-        // building the TcpListener
-        let (server, local_addr) = {
-            let local_addr = listener.local_addr()?;
-            log::debug!("Server listening on {}", local_addr);
-            (listener, local_addr)
-        };
-
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
-
-        // creating a task where server.accept() is continuously called
-        // and ClientConnection objects are pushed in the messages queue
         let messages = MessagesQueue::with_capacity(8);
+        let stats = Arc::new(EdgeStats::default());
+        let limits = Arc::new(limits);
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
-        thread::spawn(move || {
-            // a tasks pool is used to dispatch the connections into threads
-            let tasks_pool = util::TaskPool::new();
+        let inside_stats = stats.clone();
+        thread::Builder::new()
+            .name("tiny_http accept".into())
+            .spawn(move || {
+                let stats = inside_stats;
+                // a tasks pool is used to dispatch the connections into threads
+                let tasks_pool = util::TaskPool::new();
+                let mut pause = Duration::ZERO;
 
-            log::debug!("Running accept thread");
-            while !inside_close_trigger.load(Relaxed) {
-                let new_client = match server.accept() {
-                    Ok((sock, _)) => {
-                        use util::RefinedTcpStream;
-                        // profiteer patch: see Connection::set_timeouts.
-                        if sock.set_timeouts(Duration::from_secs(10)).is_err() {
+                log::debug!("Running accept thread");
+                while !inside_close_trigger.load(Relaxed) {
+                    let sock = match server.accept() {
+                        Ok((sock, _)) => sock,
+                        Err(e) if listener_lost(&e) => {
+                            log::error!("listener lost: {}", e);
+                            let lost = IoError::new(
+                                IoErrorKind::NotConnected,
+                                format!("listener lost: {e}"),
+                            );
+                            inside_messages.push(lost.into());
+                            break;
+                        }
+                        Err(e) => {
+                            EdgeStats::bump(&stats.accept_errors);
+                            if pause.is_zero() {
+                                log::warn!("accept failed, pausing: {}", e);
+                            }
+                            pause = (pause * 2)
+                                .clamp(Duration::from_millis(10), Duration::from_millis(100));
+                            thread::sleep(pause);
                             continue;
                         }
-                        let (read_closable, write_closable) = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                    };
+                    pause = Duration::ZERO;
+                    let accepted = Instant::now();
+                    // Only this thread adds to `open`, so the check holds.
+                    if stats.open.load(Acquire) >= limits.max_connections {
+                        EdgeStats::bump(&stats.refused);
+                        drop(sock);
+                        continue;
                     }
-                    Err(e) => Err(e),
-                };
-
-                match new_client {
-                    Ok(client) => {
-                        let messages = inside_messages.clone();
-                        let mut client = Some(client);
-                        tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
-                                // Synchronization is needed for HTTPS requests to avoid a deadlock
-                                if client.secure() {
-                                    let (sender, receiver) = mpsc::channel();
-                                    for rq in client {
-                                        messages.push(rq.with_notify_sender(sender.clone()).into());
-                                        receiver.recv().unwrap();
-                                    }
-                                } else {
-                                    for rq in client {
-                                        messages.push(rq.into());
-                                    }
-                                }
-                            }
-                        }));
+                    if sock.prepare(limits.write_timeout).is_err() {
+                        continue;
                     }
-
-                    Err(e) => {
-                        log::error!("Error accepting new client: {}", e);
-                        inside_messages.push(e.into());
-                        break;
-                    }
+                    stats.open.fetch_add(1, AcqRel);
+                    let slot = OpenSlot(stats.clone());
+                    let (limits, messages) = (limits.clone(), inside_messages.clone());
+                    let mut job = Some((sock, slot));
+                    tasks_pool.spawn(Box::new(move || {
+                        if let Some((sock, slot)) = job.take() {
+                            client::serve(sock, accepted, &limits, &slot.0, &|rq| {
+                                messages.push(rq.into())
+                            });
+                        }
+                    }));
                 }
-            }
-            log::debug!("Terminating accept thread");
-        });
+                log::debug!("Terminating accept thread");
+            })?;
 
-        // result
         Ok(Server {
             messages,
             close: close_trigger,
             listening_addr: local_addr,
+            stats,
         })
     }
 
@@ -376,11 +370,19 @@ impl Server {
 
     /// Returns the number of clients currently connected to the server.
     pub fn num_connections(&self) -> usize {
-        unimplemented!()
-        //self.requests_receiver.lock().len()
+        self.stats.open.load(Relaxed)
+    }
+
+    /// profiteer patch: what the edge did so far (see [`EdgeStats`]).
+    pub fn stats(&self) -> Arc<EdgeStats> {
+        self.stats.clone()
     }
 
     /// Blocks until an HTTP request has been submitted and returns it.
+    ///
+    /// profiteer patch: an error of kind `NotConnected` means the listener
+    /// is gone for good (nothing more will arrive); kind `Other`, that
+    /// `unblock` was called.
     pub fn recv(&self) -> IoResult<Request> {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
@@ -446,4 +448,14 @@ impl Drop for Server {
             }
         }
     }
+}
+
+/// profiteer patch: `accept` errors that say the listening socket itself is
+/// unusable, so waiting cannot help. Everything else (EMFILE, ENFILE,
+/// ENOBUFS, ENOMEM, ECONNABORTED, EPROTO, EPERM...) passes.
+fn listener_lost(e: &IoError) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADF | libc::EINVAL | libc::ENOTSOCK | libc::EOPNOTSUPP | libc::EFAULT)
+    )
 }

@@ -64,17 +64,20 @@ impl From<TestRequest> for Request {
                 value: AsciiString::from_ascii(mock.body.len().to_string()).unwrap(),
             });
         }
-        new_request(
+        let length = mock.body.len();
+        let mut request = new_request(
             mock.secure,
             mock.method,
             mock.path,
             mock.http_version,
             mock.headers,
             Some(mock.remote_addr),
-            mock.body.as_bytes(),
-            std::io::sink(),
-        )
-        .unwrap()
+            mock.body.as_bytes().to_vec(),
+            Some(length),
+            std::time::Instant::now(),
+        );
+        request.set_sink(Box::new(std::io::sink()));
+        request
     }
 }
 

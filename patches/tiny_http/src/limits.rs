@@ -1,0 +1,112 @@
+//! profiteer patch: the bounds every connection lives within, and the
+//! counters that show them at work. See `client.rs` for where each applies.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::Request;
+
+/// Decides, for a request that sent `Expect: 100-continue`, whether its body
+/// is wanted. It sees the request line and headers (the body is empty).
+/// `false`: no `100 Continue` is sent, the body is never read, the request is
+/// handed on body-less and the connection closes after its answer.
+pub type ContinueIf = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+
+/// Bounds in time and memory for every connection.
+#[derive(Clone)]
+pub struct Limits {
+    /// Open connections beyond this are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// The request line and all headers must arrive within this, counted
+    /// from the connection's accept (first request) or from the first byte
+    /// of the request (later ones); else 408 and close.
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no new request for this long is closed.
+    pub keepalive: Duration,
+    /// The body must have arrived by the request's arrival plus this; else
+    /// 408 and close.
+    pub request_timeout: Duration,
+    /// A body over this is answered 413 (by its Content-Length before any
+    /// of it is read; a chunked one as soon as it passes the limit).
+    pub max_body_bytes: usize,
+    /// One header line (or the request line) longer than this: 431.
+    pub max_header_line: usize,
+    /// The request line and headers together longer than this: 431.
+    pub max_header_bytes: usize,
+    /// An answer must be written within this, else the connection closes.
+    pub write_timeout: Duration,
+    /// See [`ContinueIf`]; `None` wants every body.
+    pub continue_if: Option<ContinueIf>,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(5),
+            keepalive: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1 << 20,
+            max_header_line: 8 * 1024,
+            max_header_bytes: 64 * 1024,
+            write_timeout: Duration::from_secs(10),
+            continue_if: None,
+        }
+    }
+}
+
+impl fmt::Debug for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limits")
+            .field("max_connections", &self.max_connections)
+            .field("header_timeout", &self.header_timeout)
+            .field("keepalive", &self.keepalive)
+            .field("request_timeout", &self.request_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_header_line", &self.max_header_line)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("write_timeout", &self.write_timeout)
+            .field("continue_if", &self.continue_if.is_some())
+            .finish()
+    }
+}
+
+/// What the edge did, for an operator's metrics. All counts since start.
+#[derive(Debug, Default)]
+pub struct EdgeStats {
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Connections closed at accept because `max_connections` were open.
+    pub refused: AtomicU64,
+    /// 408: request line and headers not complete within `header_timeout`.
+    pub header_timeouts: AtomicU64,
+    /// 408: body not complete by the request's deadline.
+    pub body_timeouts: AtomicU64,
+    /// 431: a header line or all headers over their limit.
+    pub headers_too_large: AtomicU64,
+    /// 413: a body over `max_body_bytes`.
+    pub bodies_too_large: AtomicU64,
+    /// `Expect: 100-continue` requests whose body was not wanted.
+    pub bodies_refused: AtomicU64,
+    /// Kept-alive connections closed after `keepalive` without a request.
+    pub idle_closed: AtomicU64,
+    /// Failed `accept` calls (each followed by a pause).
+    pub accept_errors: AtomicU64,
+}
+
+impl EdgeStats {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Holds one place among the open connections; gives it back on drop.
+pub(crate) struct OpenSlot(pub(crate) Arc<EdgeStats>);
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
