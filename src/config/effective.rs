@@ -36,9 +36,12 @@ impl Effective {
     }
 }
 
-/// A key whose whole value is a secret.
+/// A key whose whole value is a secret (`MFA_KEY_PREVIOUS` too).
 fn is_secret_key(key: &str) -> bool {
-    key.ends_with("_KEY") || key.contains("SECRET") || key.contains("PASSWORD")
+    key.ends_with("_KEY")
+        || key.starts_with("MFA_KEY")
+        || key.contains("SECRET")
+        || key.contains("PASSWORD")
 }
 
 /// `scheme://user:password@host/path?password=x` with both passwords as `***`.
@@ -157,6 +160,7 @@ mod tests {
     #[test]
     fn secret_keys_are_masked_whole() {
         assert_eq!(masked("MFA_KEY", "ab".repeat(32).as_str()), "***");
+        assert_eq!(masked("MFA_KEY_PREVIOUS", "ab".repeat(32).as_str()), "***");
         assert_eq!(masked("REDIS_KEY_PREFIX", "p:"), "p:");
         assert_eq!(masked("BCRYPT_COST", "12"), "12");
     }

@@ -84,6 +84,25 @@ pub struct AuthConfig {
     pub hash_workers: usize,
     /// `None`: sized at start-up from the measured hash time and the deadline.
     pub hash_queue_depth: Option<usize>,
+    /// Encrypts TOTP secrets at rest; required once any account has TOTP.
+    pub mfa_key: Option<MfaKey>,
+    /// A key being rotated out: still read, re-encrypted under `mfa_key`
+    /// at start-up.
+    pub mfa_key_previous: Option<MfaKey>,
+    /// Roles whose permissions only a session with a second factor gets.
+    pub mfa_required_roles: Vec<String>,
+    /// The issuer authenticator apps show beside the account name.
+    pub mfa_issuer: String,
+}
+
+/// A 256-bit key from config. `Debug` never prints it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MfaKey(pub [u8; 32]);
+
+impl fmt::Debug for MfaKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MfaKey(***)")
+    }
 }
 
 /// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
@@ -302,6 +321,43 @@ mod tests {
     }
 
     #[test]
+    fn mfa_keys_are_64_hex_digits_and_never_printed() {
+        let key = "0f".repeat(32);
+        let c = load(&format!("{MINIMAL}[AUTH]\nMFA_KEY = {key}\n"), &[]).unwrap();
+        assert_eq!(c.auth.mfa_key, Some(MfaKey([0x0f; 32])));
+        assert!(!format!("{c:?}").contains(&key[..8]));
+        assert!(c.auth.mfa_required_roles.is_empty());
+        assert_eq!(c.auth.mfa_issuer, "profiteer");
+        for bad in ["0f", "zz".repeat(32).as_str(), &"0f".repeat(33)] {
+            let err = load(&format!("{MINIMAL}[AUTH]\nMFA_KEY = {bad}\n"), &[]).unwrap_err();
+            assert!(err.0.contains("[AUTH] MFA_KEY is malformed"), "{err}");
+            assert!(!err.0.contains(bad), "the key is echoed: {err}");
+        }
+        let err = load(&format!("{MINIMAL}[AUTH]\nMFA_KEY_PREVIOUS = {key}\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[AUTH] MFA_KEY_PREVIOUS"), "{err}");
+    }
+
+    #[test]
+    fn mfa_required_roles_must_be_roles_of_the_config() {
+        let roles = "[ROLES]\nadmin = *\neditor = post:*\n";
+        let c = load(
+            &format!("{MINIMAL}{roles}[AUTH]\nMFA_REQUIRED_ROLES = admin, editor\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.auth.mfa_required_roles, vec!["admin", "editor"]);
+        let err = load(
+            &format!("{MINIMAL}{roles}[AUTH]\nMFA_REQUIRED_ROLES = admni\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(
+            err.0.contains("[AUTH] MFA_REQUIRED_ROLES") && err.0.contains("admni"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn clients_and_roles_are_parsed() {
         let text = format!(
             "{MINIMAL}[ROLES]\nadmin = *\neditor = post:*, user:read\n\
@@ -357,6 +413,10 @@ mod tests {
             "PASSWORD_MIN_SCORE",
             "HASH_WORKERS",
             "HASH_QUEUE_DEPTH",
+            "MFA_KEY",
+            "MFA_KEY_PREVIOUS",
+            "MFA_REQUIRED_ROLES",
+            "MFA_ISSUER",
             "GEVENT_POOL_SIZE",
             "[ROLES]",
             "[CLIENTS]",

@@ -7,8 +7,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::{
-    AuthConfig, ClientKey, Config, ConfigError, Effective, MongoConfig, PgConfig, Raw, RedisConfig,
-    ServerConfig,
+    AuthConfig, ClientKey, Config, ConfigError, Effective, MfaKey, MongoConfig, PgConfig, Raw,
+    RedisConfig, ServerConfig,
 };
 
 /// Takes keys out of the raw map as they are read, so whatever is left at the
@@ -200,7 +200,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hash_workers = r.ranged("AUTH", "HASH_WORKERS", cores, 1, 256)?;
-    let auth = AuthConfig {
+    let mut auth = AuthConfig {
         bcrypt_cost: r.ranged("AUTH", "BCRYPT_COST", 12, 4, 31)?,
         access_ttl_s: r.ranged("AUTH", "ACCESS_TTL_S", 900, 1, 86400 * 365)?,
         refresh_ttl_s: r.ranged("AUTH", "REFRESH_TTL_S", 2_592_000, 1, 86400 * 3650)?,
@@ -217,7 +217,25 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
                 ))
             })?),
         },
+        mfa_key: mfa_key(&mut r, "MFA_KEY")?,
+        mfa_key_previous: mfa_key(&mut r, "MFA_KEY_PREVIOUS")?,
+        mfa_required_roles: Vec::new(),
+        mfa_issuer: r
+            .take("AUTH", "MFA_ISSUER")
+            .unwrap_or_else(|| "profiteer".into()),
     };
+    if auth.mfa_issuer.contains(':') || auth.mfa_issuer.len() > 64 {
+        return Err(ConfigError(format!(
+            "[AUTH] MFA_ISSUER = {:?}: expected at most 64 characters without ':'",
+            auth.mfa_issuer
+        )));
+    }
+    if auth.mfa_key_previous.is_some() && auth.mfa_key.is_none() {
+        return Err(ConfigError(
+            "[AUTH] MFA_KEY_PREVIOUS is set without [AUTH] MFA_KEY: set MFA_KEY to the new key"
+                .to_string(),
+        ));
+    }
     if auth.access_ttl_s > auth.refresh_ttl_s {
         return Err(ConfigError(
             "[AUTH] ACCESS_TTL_S must be <= [AUTH] REFRESH_TTL_S".to_string(),
@@ -225,6 +243,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
     }
 
     let roles = parse_roles(r.section("ROLES"))?;
+    if let Some(list) = r.take("AUTH", "MFA_REQUIRED_ROLES") {
+        auth.mfa_required_roles = mfa_roles(&list, &roles)?;
+    }
     let clients = parse_clients(r.section("CLIENTS"))?;
     r.finish()?;
 
@@ -240,6 +261,42 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         warnings,
         effective: r.effective,
     })
+}
+
+/// 64 hex digits, or absent. A malformed key is always refused, whether or
+/// not any account uses TOTP yet.
+fn mfa_key(r: &mut Reader, key: &str) -> Result<Option<MfaKey>, ConfigError> {
+    match r.take("AUTH", key) {
+        None => Ok(None),
+        Some(value) => decode_sha256_hex(&value)
+            .map(|k| Some(MfaKey(k)))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "[AUTH] {key} is malformed: expected 64 hex digits (32 random bytes, \
+                 e.g. `openssl rand -hex 32`)"
+                ))
+            }),
+    }
+}
+
+/// A comma list of roles that `[ROLES]` defines (a typo must not silently
+/// leave a role without its second-factor requirement).
+fn mfa_roles(
+    list: &str,
+    roles: &BTreeMap<String, Vec<String>>,
+) -> Result<Vec<String>, ConfigError> {
+    let names: Vec<String> = list
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    if let Some(bad) = names.iter().find(|n| !roles.contains_key(n.as_str())) {
+        return Err(ConfigError(format!(
+            "[AUTH] MFA_REQUIRED_ROLES: {bad:?} is not a role of [ROLES]: expected a comma \
+             list of role names defined there"
+        )));
+    }
+    Ok(names)
 }
 
 fn valid_pattern(p: &str) -> bool {
