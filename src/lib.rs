@@ -18,6 +18,7 @@ pub mod hashlane;
 pub mod http;
 pub mod logging;
 pub mod metrics;
+pub mod mfa;
 pub mod model;
 pub mod rpc;
 pub mod services;
