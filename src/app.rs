@@ -46,6 +46,7 @@ impl App {
                 format!("[PG] PG_URI: cannot connect to PostgreSQL ({e}); is it running?")
             })?;
             pg::migrate(&mut conn.client)?;
+            crate::model::mfa::check_keys_at_start(&mut conn.client, &config.auth)?;
         }
         let redis = Arc::new(Redis::connect(&config.redis)?);
         let mongo = Arc::new(Mongo::connect(&config.mongo)?);

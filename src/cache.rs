@@ -33,6 +33,17 @@ pub struct TokenInfo {
     pub roles: Vec<String>,
     pub iat: i64,
     pub exp: i64,
+    /// How the session was authenticated (`pwd`, `otp`). Entries cached
+    /// before this field existed read as empty, which counts as `["pwd"]`.
+    #[serde(default)]
+    pub amr: Vec<String>,
+}
+
+impl TokenInfo {
+    /// Whether the session was opened with a second factor.
+    pub fn has_otp(&self) -> bool {
+        self.amr.iter().any(|m| m == "otp")
+    }
 }
 
 struct Entry<V> {
@@ -231,6 +242,7 @@ mod tests {
             roles: vec![],
             iat: 0,
             exp: i64::MAX,
+            amr: vec!["pwd".into()],
         })
     }
 

@@ -12,6 +12,8 @@ pub enum TokenKind {
     Access,
     Refresh,
     Reset,
+    /// The second step of a login with TOTP (`auth.mfa.verify`).
+    Mfa,
 }
 
 impl TokenKind {
@@ -20,6 +22,7 @@ impl TokenKind {
             TokenKind::Access => "pat_",
             TokenKind::Refresh => "prt_",
             TokenKind::Reset => "prs_",
+            TokenKind::Mfa => "pmf_",
         }
     }
 }
@@ -73,9 +76,14 @@ impl Token {
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         };
-        [TokenKind::Access, TokenKind::Refresh, TokenKind::Reset]
-            .into_iter()
-            .find(|k| presented.strip_prefix(k.prefix()).is_some_and(well_formed))
+        [
+            TokenKind::Access,
+            TokenKind::Refresh,
+            TokenKind::Reset,
+            TokenKind::Mfa,
+        ]
+        .into_iter()
+        .find(|k| presented.strip_prefix(k.prefix()).is_some_and(well_formed))
     }
 
     pub fn hash(&self) -> TokenHash {

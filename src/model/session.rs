@@ -52,6 +52,7 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
         roles: s.roles,
         iat: s.issued_at.timestamp(),
         exp,
+        amr: s.amr,
     });
     if svc.caches.generation() == generation {
         if let Ok(bytes) = serde_json::to_vec(&*info) {

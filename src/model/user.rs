@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cache::Invalidation;
@@ -25,8 +25,23 @@ pub struct User {
     pub state: String,
     pub roles: Vec<String>,
     pub profile: Map<String, Value>,
+    pub mfa: Mfa,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// The second factors a user has: `{totp: bool}`.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Mfa {
+    pub totp: bool,
+}
+
+/// What a cached User must hold to be answered as is: one written by a
+/// build without `mfa` is refused (and re-read), so no answer lacks it.
+#[derive(Deserialize)]
+struct CachedShape {
+    #[allow(dead_code)] // only its presence is checked
+    mfa: serde::de::IgnoredAny,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -54,8 +69,7 @@ impl UserJson {
     /// From Redis: accepted only if it is a JSON object (a tombstone is not).
     fn from_cache(user_id: i64, bytes: &[u8]) -> Option<UserJson> {
         let text = std::str::from_utf8(bytes).ok()?;
-        let valid =
-            text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+        let valid = text.starts_with('{') && serde_json::from_str::<CachedShape>(text).is_ok();
         valid.then(|| UserJson {
             user_id,
             json: text.into(),
@@ -71,6 +85,7 @@ fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
         state: account.state,
         roles: account.roles,
         profile: profile.unwrap_or_default(),
+        mfa: Mfa { totp: account.totp },
         created_at: rfc3339(account.created_at),
         updated_at: rfc3339(account.updated_at),
     }

@@ -191,6 +191,7 @@ const HASHING: &[&str] = &[
     "auth.login",
     "auth.register",
     "auth.change_password",
+    "auth.mfa.disable",
     "auth.reset_password",
     "user.import",
 ];

@@ -16,6 +16,8 @@ pub struct Account {
     pub email: Option<String>,
     pub state: String,
     pub roles: Vec<String>,
+    /// TOTP is enabled (confirmed, not merely pending).
+    pub totp: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -70,7 +72,8 @@ pub fn conflict_field(e: &postgres::Error) -> Option<&'static str> {
 macro_rules! select_accounts {
     () => {
         "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
-         ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role) \
+         ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
+         EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.enabled_at IS NOT NULL) \
          FROM users u"
     };
 }
@@ -97,6 +100,7 @@ fn account_from(row: &Row) -> Result<Account, postgres::Error> {
         created_at: row.try_get(4)?,
         updated_at: row.try_get(5)?,
         roles: row.try_get(6)?,
+        totp: row.try_get(7)?,
     })
 }
 

@@ -3,6 +3,7 @@
 //! `Result<Option<T>>` so a database error is never mistaken for "not found".
 
 pub mod accounts;
+pub mod mfa;
 pub mod mongo;
 pub mod pg;
 pub mod redis;

@@ -173,6 +173,10 @@ fn reason_label(stored: &str) -> &'static str {
         "invalid_credentials" => "invalid_credentials",
         "account_inactive" => "account_inactive",
         "rate_limited" => "rate_limited",
+        "mfa_required" => "mfa_required",
+        "invalid_mfa_code" => "invalid_mfa_code",
+        "mfa_disabled" => "mfa_disabled",
+        "mfa_reset" => "mfa_reset",
         _ => "other",
     }
 }

@@ -18,11 +18,13 @@ pub struct TokenSession {
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked: bool,
+    /// How the session was authenticated: `pwd`, then `otp` with TOTP.
+    pub amr: Vec<String>,
 }
 
 const BY_ACCESS: &str = "SELECT s.id, s.user_id, u.username, u.state, \
        ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
-       t.issued_at, t.expires_at, s.revoked_at IS NOT NULL \
+       t.issued_at, t.expires_at, s.revoked_at IS NOT NULL, s.amr \
      FROM access_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
      WHERE t.token_hash = $1";
 
@@ -43,6 +45,7 @@ pub fn by_access_token(
         issued_at: row.try_get(5)?,
         expires_at: row.try_get(6)?,
         revoked: row.try_get(7)?,
+        amr: row.try_get(8)?,
     }))
 }
 
@@ -75,20 +78,22 @@ fn insert_pair(
 }
 
 /// Creates a session with its first token pair; returns the session id.
+/// `amr`: how the user authenticated (`["pwd"]`, `["pwd", "otp"]`).
 pub fn create(
     client: &mut impl GenericClient,
     user_id: i64,
     ip: Option<&str>,
     user_agent: Option<&str>,
+    amr: &[&str],
     pair: &Pair,
 ) -> Result<i64, postgres::Error> {
     let session_id: i64 = client
         .query_one(
-            "INSERT INTO sessions (user_id, expires_at, ip, user_agent) \
-             VALUES ($1, $2, $3, $4) RETURNING id",
-            &[&user_id, &pair.refresh_expires, &ip, &user_agent],
+            "INSERT INTO sessions (user_id, expires_at, ip, user_agent, amr) \
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            &[&user_id, &pair.refresh_expires, &ip, &user_agent, &amr],
         )?
-        .get(0);
+        .try_get(0)?;
     insert_pair(client, session_id, pair)?;
     Ok(session_id)
 }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// `[AUTH] MFA_KEY` of every test server (TOTP secrets are sealed under it).
+pub const MFA_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
 pub fn pg_base() -> String {
     std::env::var("PROFITEER_PG_BASE")
@@ -101,10 +103,11 @@ pub fn base_ini(name: &str, opts: &Options) -> String {
          [PG]\nPG_URI = {pg}/{name}\nPG_POOL_SIZE = 8\n\
          [MONGO]\nMONGO_MAIN_URI = {mongo}\nMONGO_TIMEOUT = 1500\nMONGO_CONNECT_TIMEOUT = 1500\n\
          [REDIS]\nREDIS_URI = {redis}\nREDIS_KEY_PREFIX = {name}:\n\
-         [AUTH]\nBCRYPT_COST = 4\nHASH_QUEUE_DEPTH = 256\n\
+         [AUTH]\nBCRYPT_COST = 4\nHASH_QUEUE_DEPTH = 256\nMFA_KEY = {mfa_key}\n\
          [ROLES]\nadmin = *\neditor = post:*,user:read\nviewer = user:read\n\
          {extra}",
         pg = pg_base(),
+        mfa_key = MFA_KEY,
         extra = opts.ini,
     )
 }

@@ -162,6 +162,7 @@ async function main() {
   await checked("auth.introspect", { token: "pat_nope" });
   await checked("auth.authorize", { token: tokens.access_token, permission: "post:edit" });
   await checked("auth.sessions", { token: tokens.access_token });
+  await checked("auth.mfa.setup_totp", { token: tokens.access_token });
   await checked("user.get", { user_id: reg.user_id });
   await checked("user.gets", { user_ids: [reg.user_id, 999999999] });
   await checked("user.find", { email });

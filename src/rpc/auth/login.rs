@@ -92,7 +92,7 @@ impl Limits {
     }
 
     /// A success clears the pair's count (not the ip's or the login's).
-    fn succeeded(&self, ctx: &Ctx) {
+    pub(super) fn succeeded(&self, ctx: &Ctx) {
         if let Some(pair) = &self.pair {
             let _ = ctx.svc.redis.del(std::slice::from_ref(pair));
         }
@@ -150,14 +150,20 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         event(Some(creds.id), false, Some("account_inactive"));
         return Err(AppError::AccountInactive(creds.state));
     }
-    limits.succeeded(ctx);
     upgrade_hash_later(ctx, creds.id, &creds.password_hash, &password);
+    // Only now, after the password: an account with TOTP gets a challenge
+    // instead of a session (its pair count is cleared by auth.mfa.verify).
+    if let Some(answer) = super::mfa::challenge(ctx, &creds, ip, user_agent)? {
+        event(Some(creds.id), false, Some("mfa_required"));
+        return Ok(answer);
+    }
+    limits.succeeded(ctx);
 
     let minted = Minted::new(ctx)?;
     let session_id = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
-        let id = sessions::create(&mut tx, creds.id, ip, user_agent, &minted.pair())?;
+        let id = sessions::create(&mut tx, creds.id, ip, user_agent, &["pwd"], &minted.pair())?;
         tx.commit()?;
         id
     };

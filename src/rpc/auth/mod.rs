@@ -3,6 +3,7 @@
 //! request they serve.
 
 mod login;
+mod mfa;
 mod password;
 mod tokens;
 
@@ -20,6 +21,10 @@ const PASSWORD: &str = component!("Password");
 const USERNAME: &str = component!("Username");
 const EMAIL: &str = component!("Email");
 const TOKENS: &str = component!("Tokens");
+/// `auth.login`: tokens, or for an account with TOTP a challenge for
+/// `auth.mfa.verify`.
+const LOGIN_RESULT: &str = r##"{"oneOf":[{"$ref":"#/components/schemas/Tokens"},{"$ref":"#/components/schemas/MfaChallenge"}]}"##;
+const TOTP_CODE: &str = component!("TotpCode");
 const REVOKED_N: &str = r#"{"type":"object","properties":{"revoked":{"type":"integer","minimum":0}},"required":["revoked"],"additionalProperties":false}"#;
 
 pub const METHODS: &[Method] = &[
@@ -76,7 +81,7 @@ pub const METHODS: &[Method] = &[
                 schema: component!("UserAgent"),
             },
         ],
-        result: TOKENS,
+        result: LOGIN_RESULT,
         handler: |c, p| login::login(c, p).map(Output::from),
     },
     Method {
@@ -84,7 +89,7 @@ pub const METHODS: &[Method] = &[
         summary:
             "What an access token stands for; {active:false} for any token that is not active.",
         params: &[TOKEN],
-        result: r##"{"oneOf":[{"type":"object","properties":{"active":{"const":true},"user_id":{"$ref":"#/components/schemas/UserId"},"username":{"type":"string"},"session_id":{"type":"integer","minimum":1},"roles":{"type":"array","items":{"$ref":"#/components/schemas/Role"}},"exp":{"type":"integer","description":"Unix seconds"},"iat":{"type":"integer","description":"Unix seconds"}},"required":["active","user_id","username","session_id","roles","exp","iat"],"additionalProperties":false},{"type":"object","properties":{"active":{"const":false}},"required":["active"],"additionalProperties":false}]}"##,
+        result: r##"{"oneOf":[{"type":"object","properties":{"active":{"const":true},"user_id":{"$ref":"#/components/schemas/UserId"},"username":{"type":"string"},"session_id":{"type":"integer","minimum":1},"roles":{"type":"array","items":{"$ref":"#/components/schemas/Role"}},"exp":{"type":"integer","description":"Unix seconds"},"iat":{"type":"integer","description":"Unix seconds"},"amr":{"$ref":"#/components/schemas/Amr"}},"required":["active","user_id","username","session_id","roles","exp","iat","amr"],"additionalProperties":false},{"type":"object","properties":{"active":{"const":false}},"required":["active"],"additionalProperties":false}]}"##,
         handler: |c, p| tokens::introspect(c, p).map(Output::from),
     },
     Method {
@@ -98,7 +103,7 @@ pub const METHODS: &[Method] = &[
                 schema: component!("Permission"),
             },
         ],
-        result: r##"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"$ref":"#/components/schemas/UserId"},"reason":{"enum":["invalid_token","missing_permission"]}},"required":["allowed"],"additionalProperties":false}"##,
+        result: r##"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"$ref":"#/components/schemas/UserId"},"reason":{"enum":["invalid_token","missing_permission","mfa_required"],"description":"mfa_required: only roles listed in [AUTH] MFA_REQUIRED_ROLES grant it, and the session has no second factor (amr without otp)."}},"required":["allowed"],"additionalProperties":false}"##,
         handler: |c, p| tokens::authorize(c, p).map(Output::from),
     },
     Method {
@@ -187,5 +192,68 @@ pub const METHODS: &[Method] = &[
         ],
         result: REVOKED_N,
         handler: |c, p| password::reset_password(c, p).map(Output::from),
+    },
+    Method {
+        name: "auth.mfa.setup_totp",
+        summary: "Starts TOTP enrolment: a new secret, pending until auth.mfa.confirm_totp; -32010 (field mfa) while TOTP is enabled.",
+        params: &[TOKEN],
+        result: r#"{"type":"object","required":["secret","otpauth_uri"],"properties":{"secret":{"type":"string","pattern":"^[A-Z2-7]{32}$","description":"160 bits, base32 (RFC 4648) without padding."},"otpauth_uri":{"type":"string","pattern":"^otpauth://totp/[^:/?]+:[a-z0-9_.-]{3,32}\\?secret=[A-Z2-7]{32}&issuer=[^&]+$","description":"otpauth://totp/<issuer>:<username>?secret=...&issuer=<issuer>; SHA-1, 6 digits and 30 s are the defaults it leaves out. The issuer is [AUTH] MFA_ISSUER, percent-encoded."}},"additionalProperties":false}"#,
+        handler: |c, p| mfa::setup_totp(c, p).map(Output::from),
+    },
+    Method {
+        name: "auth.mfa.confirm_totp",
+        summary: "Enables the pending TOTP secret with a current code; answers 10 single-use recovery codes, shown once.",
+        params: &[
+            TOKEN,
+            Param {
+                name: "code",
+                required: true,
+                schema: TOTP_CODE,
+            },
+        ],
+        result: r#"{"type":"object","required":["recovery_codes"],"properties":{"recovery_codes":{"type":"array","minItems":10,"maxItems":10,"items":{"type":"string","pattern":"^[0-9a-f]{5}(-[0-9a-f]{5}){3}$"},"description":"Each usable once with auth.mfa.verify or auth.mfa.disable; shown only now."}},"additionalProperties":false}"#,
+        handler: |c, p| mfa::confirm_totp(c, p).map(Output::from),
+    },
+    Method {
+        name: "auth.mfa.disable",
+        summary: "Removes TOTP with the password and a current code or a recovery code; every other session is revoked.",
+        params: &[
+            TOKEN,
+            Param {
+                name: "password",
+                required: true,
+                schema: PASSWORD,
+            },
+            Param {
+                name: "code",
+                required: true,
+                schema: r##"{"anyOf":[{"$ref":"#/components/schemas/TotpCode"},{"$ref":"#/components/schemas/RecoveryCode"}],"description":"A current TOTP code, or an unused recovery code."}"##,
+            },
+        ],
+        result: r#"{"type":"object","required":["disabled"],"properties":{"disabled":{"const":true}},"additionalProperties":false}"#,
+        handler: |c, p| mfa::disable(c, p).map(Output::from),
+    },
+    Method {
+        name: "auth.mfa.verify",
+        summary: "Completes a login that answered mfa_required: the mfa_token with exactly one of code and recovery_code.",
+        params: &[
+            Param {
+                name: "mfa_token",
+                required: true,
+                schema: component!("MfaToken"),
+            },
+            Param {
+                name: "code",
+                required: false,
+                schema: TOTP_CODE,
+            },
+            Param {
+                name: "recovery_code",
+                required: false,
+                schema: component!("RecoveryCode"),
+            },
+        ],
+        result: TOKENS,
+        handler: |c, p| mfa::verify(c, p).map(Output::from),
     },
 ];

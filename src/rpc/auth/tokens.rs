@@ -21,6 +21,7 @@ pub fn introspect(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
             "roles": info.roles,
             "exp": info.exp,
             "iat": info.iat,
+            "amr": if info.amr.is_empty() { vec!["pwd".to_string()] } else { info.amr.clone() },
         }),
         None => json!({"active": false}),
     })
@@ -36,14 +37,20 @@ pub fn authorize(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         return Ok(json!({"allowed": false, "reason": "invalid_token"}));
     };
     let roles = &ctx.config().roles;
-    let allowed = info
-        .roles
-        .iter()
-        .filter_map(|r| roles.get(r))
-        .flatten()
-        .any(|pattern| pattern_matches(pattern, permission));
-    Ok(if allowed {
+    let grants = |role: &&String| {
+        roles
+            .get(*role)
+            .is_some_and(|ps| ps.iter().any(|p| pattern_matches(p, permission)))
+    };
+    // A role in [AUTH] MFA_REQUIRED_ROLES counts only for a session opened
+    // with a second factor.
+    let needs_otp =
+        |role: &&String| !info.has_otp() && ctx.config().auth.mfa_required_roles.contains(*role);
+    let granting: Vec<&String> = info.roles.iter().filter(grants).collect();
+    Ok(if granting.iter().any(|r| !needs_otp(r)) {
         json!({"allowed": true, "user_id": info.user_id})
+    } else if !granting.is_empty() {
+        json!({"allowed": false, "user_id": info.user_id, "reason": "mfa_required"})
     } else {
         json!({"allowed": false, "user_id": info.user_id, "reason": "missing_permission"})
     })

@@ -33,7 +33,7 @@ pub const EXAMPLES: &[Example] = &[
     (
         "auth.introspect",
         r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
-        r#"{"active":true,"user_id":42,"username":"alice","session_id":7,"roles":["editor"],"exp":1764300900,"iat":1764300000}"#,
+        r#"{"active":true,"user_id":42,"username":"alice","session_id":7,"roles":["editor"],"exp":1764300900,"iat":1764300000,"amr":["pwd"]}"#,
         &[-32000],
     ),
     (
@@ -84,11 +84,35 @@ pub const EXAMPLES: &[Example] = &[
         r#"{"revoked":1}"#,
         &[-32000, -32030],
     ),
+    (
+        "auth.mfa.setup_totp",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","otpauth_uri":"otpauth://totp/profiteer:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=profiteer"}"#,
+        &[-32000, -32010],
+    ),
+    (
+        "auth.mfa.confirm_totp",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","code":"492039"}"#,
+        r#"{"recovery_codes":["3f9a1-0c6d2-b7e48-5a1f3","8e2b0-41c9d-07fa6-c3d58","d14c7-9b2e0-6a83f-f05b1","0a7e3-c56d1-82b4f-9e01c","5c3f8-e0a9b-1d72c-46b0e","b96d2-7f1a4-e3c05-28d7a","71e0c-3b8f5-a4d96-0c2e7","e4b57-06d3a-9f1c8-b2a60","2d8a9-f4c17-5e0b3-7a9d1","9f06b-d2e83-c7a14-e58f0"]}"#,
+        &[-32000, -32010, -32011, -32013],
+    ),
+    (
+        "auth.mfa.disable",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","password":"correct horse battery staple","code":"3f9a1-0c6d2-b7e48-5a1f3"}"#,
+        r#"{"disabled":true}"#,
+        &[-32000, -32011, -32013, -32029],
+    ),
+    (
+        "auth.mfa.verify",
+        r#"{"mfa_token":"pmf_Tz4Qm8VbN2xRk6Ya0Lc3Wf9Hd1Jp5Ge7Us2Io4Ea8Ks","code":"492039"}"#,
+        r#"{"user_id":42,"session_id":8,"access_token":"pat_Lw0JpHk2DgUa5EiO7nQeVtKm4sYq3vM8sXcN1bRf6Tz","refresh_token":"prt_Bs5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw0X9mY","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
+        &[-32000, -32011, -32012, -32029, -32030],
+    ),
     ("user.get", r#"{"user_id":42}"#, USER, &[-32000, -32013]),
     (
         "user.gets",
         r#"{"user_ids":[42,404]}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
         &[-32000],
     ),
     (
@@ -100,7 +124,7 @@ pub const EXAMPLES: &[Example] = &[
     (
         "user.search",
         r#"{"query":"ali","state":"active","role":"editor","created_after":"2026-01-01T00:00:00Z","limit":1}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
         &[-32000],
     ),
     (
@@ -128,6 +152,12 @@ pub const EXAMPLES: &[Example] = &[
         &[-32000, -32013],
     ),
     (
+        "user.reset_mfa",
+        r#"{"user_id":42}"#,
+        USER,
+        &[-32000, -32013],
+    ),
+    (
         "user.login_history",
         r#"{"user_id":42,"limit":1}"#,
         r#"{"events":[{"at":"2026-11-28T03:00:00.000Z","ok":true,"ip":"203.0.113.7","user_agent":"curl/8.5","reason":null}]}"#,
@@ -141,4 +171,4 @@ pub const EXAMPLES: &[Example] = &[
     ),
 ];
 
-const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
+const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;

@@ -79,7 +79,8 @@ fn error_refs(specific: &[i64]) -> Vec<Value> {
 }
 
 /// The params object as one schema. `username` and `email` both optional
-/// is `Params::username_or_email`: exactly one of them.
+/// is `Params::username_or_email`: exactly one of them; so are `code` and
+/// `recovery_code` (`model::mfa::Proof::parse`).
 fn params_schema(m: &Method) -> Value {
     let mut props = Map::new();
     for p in m.params {
@@ -100,6 +101,10 @@ fn params_schema(m: &Method) -> Value {
     let optional = |name: &str| m.params.iter().any(|p| p.name == name && !p.required);
     if optional("username") && optional("email") {
         obj["oneOf"] = json!([{"required": ["username"]}, {"required": ["email"]}]);
+    }
+    // auth.mfa.verify: exactly one of a TOTP code and a recovery code.
+    if optional("code") && optional("recovery_code") {
+        obj["oneOf"] = json!([{"required": ["code"]}, {"required": ["recovery_code"]}]);
     }
     obj
 }

@@ -161,11 +161,12 @@ pub fn schemas(config: &Config) -> Value {
         "state": component("UserState"),
         "roles": {"type": "array", "items": component("Role")},
         "profile": component("Profile"),
+        "mfa": component("Mfa"),
         "profile_unavailable": {"const": true, "description": "Present while MongoDB cannot be read: profile is then {}."},
         "created_at": component("DateTime"),
         "updated_at": component("DateTime"),
     });
-    json!({
+    let mut all = json!({
         "UserId": {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_ID},
         "Username": {
             "type": "string",
@@ -200,7 +201,7 @@ pub fn schemas(config: &Config) -> Value {
                 password::MIN_BYTES, password::MAX_BYTES
             ),
         },
-        "Token": {"type": "string", "description": "A token as issued (pat_, prt_ or prs_ ...); any other string is simply not active."},
+        "Token": {"type": "string", "description": "A token as issued (pat_, prt_, prs_ or pmf_ ...); any other string is simply not active."},
         "AccessToken": token("pat_", "Access token"),
         "RefreshToken": token("prt_", "Refresh token"),
         "ResetToken": token("prs_", "Password reset token"),
@@ -232,7 +233,7 @@ pub fn schemas(config: &Config) -> Value {
         "User": {
             "type": "object",
             "properties": user_props,
-            "required": ["user_id", "username", "email", "state", "roles", "profile", "created_at", "updated_at"],
+            "required": ["user_id", "username", "email", "state", "roles", "profile", "mfa", "created_at", "updated_at"],
             "additionalProperties": false,
         },
         "Tokens": {
@@ -272,6 +273,46 @@ pub fn schemas(config: &Config) -> Value {
                 "reason": {"type": ["string", "null"]},
             },
             "required": ["at", "ok", "ip", "user_agent", "reason"],
+            "additionalProperties": false,
+        },
+    });
+    if let (Some(map), Value::Object(mfa)) = (all.as_object_mut(), mfa_schemas()) {
+        map.extend(mfa);
+    }
+    all
+}
+
+/// The second factor's schemas (`auth.mfa.*`, `User.mfa`, `amr`).
+fn mfa_schemas() -> Value {
+    json!({
+        "MfaToken": token("pmf_", "Second-factor challenge of auth.login: single use, 5 minutes, dead after 5 wrong codes"),
+        "TotpCode": {"type": "string", "pattern": "^[0-9]{6}$", "description": "The 6-digit code an authenticator app shows (RFC 6238: SHA-1, 30 s, one step of drift either way); each time step is accepted once per account."},
+        "RecoveryCode": {
+            "type": "string",
+            "pattern": "^[ -]*([0-9A-Fa-f][ -]*){20}$",
+            "description": "A recovery code as auth.mfa.confirm_totp gave it (xxxxx-xxxxx-xxxxx-xxxxx); dashes, spaces and case do not matter. Single use.",
+        },
+        "Mfa": {
+            "type": "object",
+            "properties": {"totp": {"type": "boolean", "description": "TOTP is enabled (confirmed); a pending setup is false."}},
+            "required": ["totp"],
+            "additionalProperties": false,
+        },
+        "Amr": {
+            "type": "array",
+            "items": {"enum": ["pwd", "otp"]},
+            "description": "How the session was authenticated: [\"pwd\"] or [\"pwd\", \"otp\"].",
+        },
+        "MfaChallenge": {
+            "type": "object",
+            "description": "auth.login for an account with TOTP, after the right password: finish with auth.mfa.verify.",
+            "properties": {
+                "mfa_required": {"const": true},
+                "mfa_token": component("MfaToken"),
+                "methods": {"type": "array", "items": {"enum": ["totp", "recovery_code"]}},
+                "expires_in": {"type": "integer", "minimum": 1, "description": "Seconds the mfa_token lives (300)."},
+            },
+            "required": ["mfa_required", "mfa_token", "methods", "expires_in"],
             "additionalProperties": false,
         },
     })

@@ -118,12 +118,16 @@ fn configured_roles_and_the_password_policy_are_stated() {
 }
 
 #[test]
-fn username_or_email_is_exactly_one_of() {
+fn username_or_email_and_code_or_recovery_code_are_exactly_one_of() {
     let doc = build(&config());
     for m in doc["methods"].as_array().unwrap() {
         let one_of = m["x-params-schema"].get("oneOf").is_some();
-        let expected =
-            ["user.find", "auth.request_password_reset"].contains(&m["name"].as_str().unwrap());
+        let expected = [
+            "user.find",
+            "auth.request_password_reset",
+            "auth.mfa.verify",
+        ]
+        .contains(&m["name"].as_str().unwrap());
         assert_eq!(one_of, expected, "{}", m["name"]);
     }
 }

@@ -153,6 +153,13 @@ pub const METHODS: &[Method] = &[
         handler: write::revoke_role,
     },
     Method {
+        name: "user.reset_mfa",
+        summary: "Removes a user's second factor (a lost authenticator) and revokes every session of that user.",
+        params: &[USER_ID],
+        result: USER,
+        handler: write::reset_mfa,
+    },
+    Method {
         name: "user.login_history",
         summary: "Recent login attempts of a user, newest first.",
         params: &[USER_ID, LIMIT],

@@ -1,13 +1,14 @@
 //! Writes: `user.update_profile`, `user.set_state`, `user.grant_role`,
-//! `user.revoke_role`. Each changes the source of truth, then drops every
-//! cached copy, then answers with the fresh User.
+//! `user.revoke_role`, `user.reset_mfa`. Each changes the source of truth,
+//! then drops every cached copy, then answers with the fresh User.
 
 use crate::domain::{ProfilePatch, Role, UserState};
 use crate::error::AppError;
 use crate::model::{session, user};
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
-use crate::store::{accounts, sessions};
+use crate::store::mongo::LoginEvent;
+use crate::store::{accounts, mfa, sessions};
 
 fn fresh(ctx: &Ctx, id: i64) -> Result<Output, AppError> {
     let user = user::get(ctx, id)?.ok_or(AppError::NotFound)?;
@@ -93,4 +94,33 @@ pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let role = Role::parse(p.str("role")?)?;
     change_role(ctx, id, &role, accounts::revoke_role)
+}
+
+/// An operator removes a lost second factor: the factor, its recovery codes
+/// and open login challenges go, and every session of the user is revoked
+/// (whoever held them may hold the lost device). Recorded in login history.
+pub fn reset_mfa(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
+    let id = p.i64("user_id")?;
+    let (username, revoked) = {
+        let mut conn = ctx.pg()?;
+        let mut tx = conn.client.transaction()?;
+        let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
+        mfa::remove(&mut tx, id)?;
+        let revoked = sessions::revoke_all(&mut tx, id, None)?;
+        accounts::touch(&mut tx, id)?;
+        tx.commit()?;
+        (creds.username, revoked)
+    };
+    session::forget_sessions(ctx, &revoked)?;
+    session::forget_user(ctx, id)?;
+    ctx.svc.events.record(LoginEvent {
+        user_id: Some(id),
+        username,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        ok: true,
+        ip: None,
+        user_agent: None,
+        reason: Some("mfa_reset"),
+    });
+    fresh(ctx, id)
 }

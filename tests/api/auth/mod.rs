@@ -4,6 +4,9 @@
 
 mod limits;
 mod login;
+mod mfa;
+mod mfa_keys;
+mod mfa_rules;
 mod password;
 mod register;
 mod security;

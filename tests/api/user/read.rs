@@ -27,6 +27,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
         [
             "created_at",
             "email",
+            "mfa",
             "profile",
             "roles",
             "state",
@@ -40,6 +41,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
     assert_eq!(user["email"], "ann@example.com");
     assert_eq!(user["state"], "active");
     assert_eq!(user["roles"], json!([]));
+    assert_eq!(user["mfa"], json!({"totp": false}));
     assert_eq!(
         user["profile"],
         json!({"nickname": "Annie", "extra": {"team": "core"}})
