@@ -435,3 +435,27 @@ fn the_password_is_checked_before_any_mfa_answer() {
         .get(0);
     assert_eq!(challenges, 0, "a wrong password opened a challenge");
 }
+
+#[test]
+fn an_inactive_account_gets_no_challenge_and_cannot_finish_one_it_had() {
+    let app = spawn_app();
+    let e = enrol(&app, "alice");
+    let pending = challenge(&app, "alice");
+    app.ok(
+        "user.set_state",
+        json!({"user_id": e.user_id, "state": "locked"}),
+    );
+    let refused = app.err(
+        "auth.login",
+        json!({"username": "alice", "password": PASSWORD}),
+        -32012,
+    );
+    assert_eq!(refused["data"]["state"], "locked");
+    let code = code(&e.secret, e.s0 + 1);
+    let refused = app.err(
+        "auth.mfa.verify",
+        json!({"mfa_token": pending, "code": code}),
+        -32012,
+    );
+    assert_eq!(refused["data"]["state"], "locked");
+}

@@ -57,6 +57,31 @@ fn startup_refuses_a_missing_malformed_or_foreign_mfa_key_once_an_account_has_to
 }
 
 #[test]
+fn without_mfa_key_enrolment_is_refused_and_the_log_names_the_key() {
+    let app = spawn_with(Options {
+        ini: "[AUTH]\nMFA_KEY =\n".into(),
+        ..Options::default()
+    });
+    let (_, tokens) = app.register_and_login("alice");
+    app.err(
+        "auth.mfa.setup_totp",
+        json!({"token": access(&tokens)}),
+        -32603,
+    );
+    assert!(
+        app.logs().contains("[AUTH] MFA_KEY is not set"),
+        "{}",
+        app.logs()
+    );
+    let rows: i64 = app
+        .pg()
+        .query_one("SELECT count(*) FROM user_mfa", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+}
+
+#[test]
 fn rotation_reseals_every_secret_under_the_new_key_and_logins_go_on() {
     let mut app = spawn_app();
     let e = enrol(&app, "alice");
