@@ -6,6 +6,7 @@ mod limits;
 mod login;
 mod mfa;
 mod mfa_keys;
+mod mfa_login;
 mod mfa_rules;
 mod password;
 mod register;
