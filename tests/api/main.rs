@@ -7,6 +7,7 @@ mod admission;
 mod auth;
 mod cli;
 mod config;
+mod docs;
 mod edge;
 mod helpers;
 mod jsonrpc;
