@@ -205,3 +205,26 @@ fn an_inactive_account_gets_no_challenge_and_cannot_finish_one_it_had() {
     );
     assert_eq!(refused["data"]["state"], "locked");
 }
+
+#[test]
+fn one_code_presented_to_several_challenges_at_once_opens_one_session() {
+    let app = spawn_app();
+    let e = enrol(&app, "alice");
+    let next = code(&e.secret, e.s0 + 1);
+    let tokens: Vec<String> = (0..4).map(|_| challenge(&app, "alice")).collect();
+    let answers: Vec<serde_json::Value> = std::thread::scope(|s| {
+        let calls: Vec<_> = tokens
+            .iter()
+            .map(|t| {
+                let (app, next) = (&app, &next);
+                s.spawn(move || app.rpc("auth.mfa.verify", json!({"mfa_token": t, "code": next})))
+            })
+            .collect();
+        calls.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    let opened = answers.iter().filter(|a| a.get("result").is_some()).count();
+    assert_eq!(opened, 1, "{answers:?}");
+    for a in answers.iter().filter(|a| a.get("error").is_some()) {
+        assert_eq!(a["error"]["code"], -32011, "{a}");
+    }
+}
