@@ -38,7 +38,10 @@ start() {
   local port=$1 dir=$2
   install
   mkdir -p "$dir"
-  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
+  # After a reboot the pid file may name an unrelated process: only a live
+  # secantusd that answers on the port counts as running.
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null \
+      && grep -q secantusd "/proc/$(cat "$dir/pid")/cmdline" 2>/dev/null; then
     wait_port "$port"; return 0
   fi
   "$BIN" --host 127.0.0.1 --port "$port" --storage-path "$dir/data" \

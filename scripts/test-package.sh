@@ -11,6 +11,7 @@ if [ -f .run/services.env ]; then set -a; . .run/services.env; set +a; fi
 PG=${PROFITEER_PG_BASE:-postgres://postgres@127.0.0.1:5432}
 REDIS=${PROFITEER_REDIS_BASE:-redis://127.0.0.1:6379}
 MONGO=${PROFITEER_MONGO_BASE:-mongodb://127.0.0.1:27117}
+MQ=${PROFITEER_MONGO_QUERY:-}
 
 failures=0
 check() { # check "what" command...
@@ -62,7 +63,7 @@ check "--help of every command" sh -c 'for c in "" check-config migrate create-a
 psql "$PG/postgres" -qc "CREATE DATABASE $name" >/dev/null
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 sed -e "s#^PG_URI = .*#PG_URI = $PG/$name#" \
-    -e "s#^MONGO_MAIN_URI = .*#MONGO_MAIN_URI = $MONGO/$name#" \
+    -e "s#^MONGO_MAIN_URI = .*#MONGO_MAIN_URI = $MONGO/$name${MQ//&/\\&}#" \
     -e "s#^REDIS_URI = .*#REDIS_URI = $REDIS/0#" \
     -e "s#^BCRYPT_COST = .*#BCRYPT_COST = 4#" \
     /etc/profiteer/config.ini >"$work/config.ini"

@@ -8,9 +8,9 @@ use crate::helpers::*;
 
 fn valid_ini(extra: &str) -> String {
     format!(
-        "[PG]\nPG_URI = {}/postgres\n[MONGO]\nMONGO_MAIN_URI = {}/x\n[REDIS]\nREDIS_URI = {}/0\n{extra}",
+        "[PG]\nPG_URI = {}/postgres\n[MONGO]\nMONGO_MAIN_URI = {}\n[REDIS]\nREDIS_URI = {}/0\n{extra}",
         pg_base(),
-        mongo_base(),
+        mongo_uri("x"),
         redis_base()
     )
 }

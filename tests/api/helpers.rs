@@ -26,6 +26,15 @@ pub fn redis_base() -> String {
 pub fn mongo_base() -> String {
     std::env::var("PROFITEER_MONGO_BASE").unwrap_or_else(|_| "mongodb://127.0.0.1:27117".into())
 }
+/// The query of a given MongoDB URI (`?replicaSet=...`), kept after the
+/// database name (scripts/services.sh takes `PROFITEER_MONGO_URI` apart).
+pub fn mongo_query() -> String {
+    std::env::var("PROFITEER_MONGO_QUERY").unwrap_or_default()
+}
+/// The MongoDB URI of database `db`.
+pub fn mongo_uri(db: &str) -> String {
+    format!("{}/{db}{}", mongo_base(), mongo_query())
+}
 
 /// The server binary: cargo's, unless `PROFITEER_BIN` names a copy (several
 /// worktrees sharing one target directory overwrite each other's binary).
@@ -93,10 +102,7 @@ pub fn base_ini(name: &str, opts: &Options) -> String {
         .redis_uri
         .clone()
         .unwrap_or_else(|| format!("{}/0", redis_base()));
-    let mongo = opts
-        .mongo_uri
-        .clone()
-        .unwrap_or_else(|| format!("{}/{name}", mongo_base()));
+    let mongo = opts.mongo_uri.clone().unwrap_or_else(|| mongo_uri(name));
     format!(
         "[ENV]\nCURRENT_ENV = Test\n\
          [SERVER]\nREQUEST_TIMEOUT_MS = 10000\n\
@@ -400,7 +406,7 @@ impl TestApp {
     }
 
     pub fn mongo(&self) -> mongodb::sync::Database {
-        mongodb::sync::Client::with_uri_str(mongo_base())
+        mongodb::sync::Client::with_uri_str(mongo_uri(""))
             .unwrap()
             .database(&self.name)
     }
