@@ -26,15 +26,46 @@ use crate::services::Services;
 use respond::Reply;
 
 /// A request waiting for a worker.
-pub struct Job {
+pub struct HttpJob {
     request: tiny_http::Request,
     arrived: Instant,
     rid: u64,
 }
 
+/// What a worker takes from the queue: an HTTP request, or a call that came
+/// in another way (the Thrift port, `crate::thrift`), which so shares the
+/// same workers, queue bound and shedding.
+pub enum Job {
+    Http(HttpJob),
+    Task(Task),
+}
+
+/// A call from another front end: it checks its own deadline and sends its
+/// answer back itself; the worker only runs it.
+pub type Task = Box<dyn FnOnce(&Services) + Send>;
+
+/// Puts [`Task`]s on the workers' queue, never waiting: a full queue
+/// refuses at once (the caller answers "overloaded").
+#[derive(Clone)]
+pub struct WorkQueue(Sender<Job>);
+
+impl WorkQueue {
+    /// `false` when the queue is full (or the workers have stopped).
+    pub fn try_submit(&self, task: Task) -> bool {
+        self.0.try_send(Job::Task(task)).is_ok()
+    }
+}
+
+/// A request id, unique across front ends, for logs and error data.
+pub fn next_rid() -> u64 {
+    NEXT_RID.fetch_add(1, Ordering::Relaxed)
+}
+
 pub struct HttpServer {
     server: Arc<Server>,
     addr: SocketAddr,
+    /// Dropped at shutdown, so the workers end once the queue is drained.
+    queue: Option<Sender<Job>>,
     acceptor: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -80,7 +111,7 @@ impl HttpServer {
             )?);
         }
         let acceptor = {
-            let (svc, server) = (svc.clone(), server.clone());
+            let (svc, server, tx) = (svc.clone(), server.clone(), tx.clone());
             spawn(
                 "acceptor".into(),
                 Box::new(move || accept(&svc, &server, tx)),
@@ -89,6 +120,7 @@ impl HttpServer {
         Ok(HttpServer {
             server,
             addr,
+            queue: Some(tx),
             acceptor: Some(acceptor),
             workers,
         })
@@ -98,8 +130,15 @@ impl HttpServer {
         self.addr
     }
 
+    /// The workers' queue, for calls from other front ends. Every clone
+    /// must be dropped before [`HttpServer::shutdown`] can return.
+    pub fn work_queue(&self) -> Option<WorkQueue> {
+        self.queue.clone().map(WorkQueue)
+    }
+
     /// Stops accepting, lets the workers finish what is queued, returns.
     pub fn shutdown(mut self) {
+        self.queue = None;
         self.server.unblock();
         if let Some(a) = self.acceptor.take() {
             let _ = a.join();
@@ -171,17 +210,18 @@ fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
             Err(_) => break, // unblocked
         };
         let arrived = request.arrived();
-        let rid = NEXT_RID.fetch_add(1, Ordering::Relaxed);
+        let rid = next_rid();
         let path = request.url().split('?').next().unwrap_or("").to_string();
         let method = request.method().clone();
         let reply = match (path.as_str(), &method) {
-            ("/rpc", Method::Post) => match queue.try_send(Job {
+            ("/rpc", Method::Post) => match queue.try_send(Job::Http(HttpJob {
                 request,
                 arrived,
                 rid,
-            }) {
+            })) {
                 Ok(()) => continue,
-                Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+                Err(TrySendError::Full(Job::Http(job)))
+                | Err(TrySendError::Disconnected(Job::Http(job))) => {
                     svc.metrics.shed.fetch_add(1, Ordering::Relaxed);
                     svc.metrics
                         .observe("unknown", "overloaded", arrived.elapsed());
@@ -189,6 +229,7 @@ fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
                     reply.send(job.request, rid, arrived, "overloaded", svc);
                     continue;
                 }
+                Err(_) => continue, // only HTTP jobs are sent here
             },
             ("/rpc", _) => Reply::not_allowed("POST"),
             ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok"),

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::delay::{Delayed, Pacer};
 use super::respond::Reply;
-use super::Job;
+use super::{HttpJob, Job, Task};
 use crate::config::ClientKey;
 use crate::error::AppError;
 use crate::rpc;
@@ -18,7 +18,17 @@ use crate::services::Services;
 
 pub fn run(svc: &Services, queue: Receiver<Job>, pacer: &Pacer) {
     for job in queue {
-        serve(svc, job, pacer);
+        match job {
+            Job::Http(job) => serve(svc, job, pacer),
+            Job::Task(task) => run_task(svc, task),
+        }
+    }
+}
+
+/// A call from another front end; a panic in it must not end this worker.
+fn run_task(svc: &Services, task: Task) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task(svc))).is_err() {
+        log::error!("a queued task panicked");
     }
 }
 
@@ -47,7 +57,7 @@ pub(super) fn caller<'a>(
 }
 
 /// The request's deadline passed before it could run: 503 / -32001.
-fn expired(svc: &Services, job: Job) {
+fn expired(svc: &Services, job: HttpJob) {
     svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
     svc.metrics
         .observe("unknown", "timeout", job.arrived.elapsed());
@@ -60,7 +70,7 @@ fn expired(svc: &Services, job: Job) {
     );
 }
 
-fn serve(svc: &Services, mut job: Job, pacer: &Pacer) {
+fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
     let deadline = job.arrived + svc.config.server.request_timeout;
     let rid = job.rid;
     if Instant::now() >= deadline {
