@@ -9,5 +9,7 @@ set -a
 # shellcheck disable=SC1091
 . .run/services.env
 set +a
+# The Thrift tests drive the [THRIFT] port with the old callers' library.
+scripts/thriftpy2.sh >/dev/null
 # --lib --bins --tests: every test we have, and no empty doc-test run last.
 cargo test --lib --bins --tests "$@"

@@ -19,10 +19,12 @@ use crate::services::Services;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
+use crate::thrift::{self, ThriftServer};
 use crate::window::WindowCounter;
 
 pub struct App {
     http: HttpServer,
+    thrift: Option<ThriftServer>,
     svc: Arc<Services>,
     stop: Arc<AtomicBool>,
     background: Vec<JoinHandle<()>>,
@@ -91,7 +93,12 @@ impl App {
             lane,
             token_calls,
             events: EventWriter::start(mongo.clone()),
-            metrics: Metrics::new(rpc::method_names()),
+            metrics: Metrics::new(
+                rpc::method_names()
+                    .into_iter()
+                    .chain(thrift::METHODS.iter().copied())
+                    .collect(),
+            ),
             pg,
             redis,
             mongo,
@@ -101,8 +108,24 @@ impl App {
             config,
         });
         let http = HttpServer::start(svc.clone(), &svc.config.server.host, svc.config.server.port)?;
+        let thrift = match (svc.config.thrift.port, http.work_queue()) {
+            (Some(port), Some(queue)) => {
+                let server =
+                    ThriftServer::start(svc.clone(), queue, &svc.config.server.host, port)?;
+                log::info!("thrift UserService at {}", server.addr());
+                if !svc.config.clients.is_empty() {
+                    log::warn!(
+                        "[THRIFT] PORT: Thrift callers present no caller key ([CLIENTS] \
+                         applies to /rpc only): keep the Thrift port on a private network"
+                    );
+                }
+                Some(server)
+            }
+            _ => None,
+        };
         Ok(App {
             http,
+            thrift,
             svc,
             stop,
             background,
@@ -116,6 +139,9 @@ impl App {
     /// Stops accepting, finishes queued and in-flight requests, writes the
     /// queued login events, stops the background threads.
     pub fn shutdown(self) {
+        if let Some(thrift) = self.thrift {
+            thrift.shutdown();
+        }
         self.http.shutdown();
         self.svc.events.shutdown();
         self.stop.store(true, Ordering::Release);

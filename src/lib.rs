@@ -23,6 +23,7 @@ pub mod model;
 pub mod rpc;
 pub mod services;
 pub mod store;
+pub mod thrift;
 pub mod window;
 
 pub use app::App;

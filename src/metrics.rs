@@ -55,6 +55,10 @@ pub struct Metrics {
     pub shed: AtomicU64,
     pub expired: AtomicU64,
     pub unauthorized_clients: AtomicU64,
+    /// Open connections on the Thrift port, and those closed at once
+    /// because `[THRIFT] MAX_CONNECTIONS` were open.
+    pub thrift_connections: AtomicU64,
+    pub thrift_refused: AtomicU64,
 }
 
 /// Gauges sampled when `/metrics` is read.
@@ -98,6 +102,8 @@ impl Metrics {
             shed: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             unauthorized_clients: AtomicU64::new(0),
+            thrift_connections: AtomicU64::new(0),
+            thrift_refused: AtomicU64::new(0),
         }
     }
 
@@ -267,7 +273,21 @@ impl Metrics {
                 g.events_failed.to_string(),
             ),
         ];
-        for (name, kind, help, value) in lines {
+        let thrift = [
+            (
+                "profiteer_thrift_connections",
+                "gauge",
+                "Open connections on the Thrift port.",
+                load(&self.thrift_connections).to_string(),
+            ),
+            (
+                "profiteer_thrift_refused_total",
+                "counter",
+                "Thrift connections closed at once: [THRIFT] MAX_CONNECTIONS were open.",
+                load(&self.thrift_refused).to_string(),
+            ),
+        ];
+        for (name, kind, help, value) in lines.into_iter().chain(thrift) {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"

@@ -17,6 +17,7 @@ pub struct Config {
     pub mongo: MongoConfig,
     pub redis: RedisConfig,
     pub auth: AuthConfig,
+    pub thrift: ThriftConfig,
     /// role -> permission patterns (`*`, `post:*`, `user:read`).
     pub roles: BTreeMap<String, Vec<String>>,
     /// Callers allowed to use the service; empty means no caller key is asked.
@@ -105,6 +106,19 @@ impl fmt::Debug for MfaKey {
     }
 }
 
+/// The Python service's Thrift `UserService`, for callers not yet moved to
+/// JSON-RPC (`[THRIFT]`).
+#[derive(Debug, Clone)]
+pub struct ThriftConfig {
+    /// `None`: not served. 0 picks a free port.
+    pub port: Option<u16>,
+    /// Open Thrift connections at most; each holds one reader thread.
+    pub max_connections: usize,
+    /// A connection quiet this long between calls is closed. Long, because
+    /// thriftpy2's client does not reconnect by itself.
+    pub idle: Duration,
+}
+
 /// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
 /// method patterns it may call.
 #[derive(Clone)]
@@ -139,7 +153,9 @@ impl std::error::Error for ConfigError {}
 const ENV_PREFIX: &str = "PROFITEER_";
 
 /// Sections whose keys are fixed names (upper case in the file).
-const KEYED_SECTIONS: &[&str] = &["ENV", "SERVER", "PG", "MONGO", "REDIS", "AUTH", "GEVENT"];
+const KEYED_SECTIONS: &[&str] = &[
+    "ENV", "SERVER", "PG", "MONGO", "REDIS", "AUTH", "THRIFT", "GEVENT",
+];
 /// Sections whose keys are free names chosen by the operator.
 const NAMED_SECTIONS: &[&str] = &["ROLES", "CLIENTS"];
 
@@ -269,6 +285,17 @@ mod tests {
         assert_eq!(c.server.workers, 7);
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].contains("PG_MAX_OVER"));
+    }
+
+    #[test]
+    fn the_thrift_port_is_off_unless_set_and_checked_when_set() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(c.thrift.port, None);
+        let c = load(&format!("{MINIMAL}[THRIFT]\nPORT = 6000\n"), &[]).unwrap();
+        assert_eq!(c.thrift.port, Some(6000));
+        assert_eq!(c.thrift.max_connections, 256);
+        let err = load(&format!("{MINIMAL}[THRIFT]\nPORT = 70000\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[THRIFT] PORT = \"70000\""), "{err}");
     }
 
     #[test]
@@ -418,6 +445,9 @@ mod tests {
             "MFA_REQUIRED_ROLES",
             "MFA_ISSUER",
             "GEVENT_POOL_SIZE",
+            "[THRIFT]",
+            "MAX_CONNECTIONS",
+            "IDLE_S",
             "[ROLES]",
             "[CLIENTS]",
         ];

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{
     AuthConfig, ClientKey, Config, ConfigError, Effective, MfaKey, MongoConfig, PgConfig, Raw,
-    RedisConfig, ServerConfig,
+    RedisConfig, ServerConfig, ThriftConfig,
 };
 
 /// Takes keys out of the raw map as they are read, so whatever is left at the
@@ -242,6 +242,20 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         ));
     }
 
+    let thrift = ThriftConfig {
+        port: match r.take("THRIFT", "PORT") {
+            None => None,
+            Some(v) => Some(v.parse::<u16>().map_err(|_| {
+                ConfigError(format!(
+                    "[THRIFT] PORT = {v:?}: expected a port number from 0 to 65535 \
+                     (leave it out to serve no Thrift)"
+                ))
+            })?),
+        },
+        max_connections: r.ranged("THRIFT", "MAX_CONNECTIONS", 256, 1, 65_536)?,
+        idle: secs(r.ranged("THRIFT", "IDLE_S", 600, 1, 86_400)?),
+    };
+
     let roles = parse_roles(r.section("ROLES"))?;
     if let Some(list) = r.take("AUTH", "MFA_REQUIRED_ROLES") {
         auth.mfa_required_roles = mfa_roles(&list, &roles)?;
@@ -256,6 +270,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         mongo,
         redis,
         auth,
+        thrift,
         roles,
         clients,
         warnings,

@@ -3,6 +3,7 @@
 //! then independent fetches from PostgreSQL and MongoDB in parallel (rayon),
 //! then one value. Handlers never see where the parts came from.
 
+pub mod imported;
 pub mod mfa;
 pub mod password;
 pub mod session;

@@ -12,4 +12,5 @@ mod edge;
 mod helpers;
 mod jsonrpc;
 mod openrpc;
+mod thrift;
 mod user;

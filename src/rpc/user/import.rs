@@ -1,18 +1,18 @@
 //! `user.import`: up to 1000 accounts in one call, from plain passwords or
 //! existing bcrypt hashes, keeping the ids they had elsewhere when given
-//! (`user_id`; later ids are allocated above them). Each row is all-or-nothing (account, roles and
-//! profile in one transaction); the batch is not: a bad row is reported by
-//! its index and the others go on. Rows not reached before the deadline are
+//! (`user_id`; later ids are allocated above them). Each row is
+//! all-or-nothing (account, roles and profile in one transaction); the batch
+//! is not: a bad row is reported by its index and the others go on. Rows not reached before the deadline are
 //! reported with -32001 and can be sent again.
 
 use serde_json::{json, Map, Value};
 
 use crate::domain::{Email, PasswordPolicy, ProfilePatch, Role, UserState, Username};
 use crate::error::AppError;
+use crate::model::imported::{self, Row};
 use crate::model::password as pw;
 use crate::rpc::Params;
 use crate::services::Ctx;
-use crate::store::accounts::{self, InsertError, Kept, NewAccount};
 
 use crate::domain::limits::IMPORT_MAX_ROWS as MAX_ROWS;
 const FIELDS: &[&str] = &[
@@ -25,16 +25,6 @@ const FIELDS: &[&str] = &[
     "roles",
     "profile",
 ];
-
-struct Row {
-    id: Option<i64>,
-    username: Username,
-    email: Option<Email>,
-    hash: String,
-    state: UserState,
-    roles: Vec<String>,
-    profile: Option<ProfilePatch>,
-}
 
 fn text<'a>(row: &'a Map<String, Value>, key: &str) -> Result<Option<&'a str>, AppError> {
     match row.get(key) {
@@ -118,35 +108,6 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
     })
 }
 
-fn store_row(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
-    let mut conn = ctx.pg()?;
-    if let Some(id) = row.id {
-        accounts::allocate_above(&mut conn.client, id)?;
-    }
-    let mut tx = conn.client.transaction()?;
-    let new = NewAccount {
-        username: row.username.as_str(),
-        email: row.email.as_ref().map(Email::as_str),
-        password_hash: &row.hash,
-        state: row.state.as_str(),
-        roles: &row.roles,
-    };
-    let kept = Kept {
-        id: row.id,
-        ..Kept::default()
-    };
-    let id = match accounts::insert_kept(&mut tx, &new, &kept) {
-        Ok(id) => id,
-        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
-        Err(InsertError::Db(e)) => return Err(e.into()),
-    };
-    if let Some(profile) = &row.profile {
-        ctx.svc.mongo.update_profile(id, &profile.0)?;
-    }
-    tx.commit()?;
-    Ok(id)
-}
-
 pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let rows = p.array("users")?;
     if rows.len() > MAX_ROWS {
@@ -158,7 +119,7 @@ pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         let result = ctx
             .check_deadline()
             .and_then(|()| parse_row(ctx, raw))
-            .and_then(|row| store_row(ctx, &row));
+            .and_then(|row| imported::store(ctx, &row));
         match result {
             Ok(_) => imported += 1,
             Err(e) => {
