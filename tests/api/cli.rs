@@ -70,9 +70,11 @@ fn every_command_has_help_and_a_bad_one_exits_2() {
 #[test]
 fn check_config_prints_the_effective_config_with_secrets_masked() {
     let key_hash = "ab".repeat(32);
+    let (mfa_key, mfa_previous) = ("1f".repeat(32), "2e".repeat(32));
     let opts = Options {
         ini: format!(
-            "[PG]\nPG_URI = {}/x?password=querysecret\n[CLIENTS]\ngateway = {key_hash} auth.*\n",
+            "[PG]\nPG_URI = {}/x?password=querysecret\n[CLIENTS]\ngateway = {key_hash} auth.*\n\
+             [AUTH]\nMFA_KEY = {mfa_key}\nMFA_KEY_PREVIOUS = {mfa_previous}\n",
             pg_base().replace("postgres@", "postgres:hunter2secret@")
         ),
         ..Default::default()
@@ -81,7 +83,13 @@ fn check_config_prints_the_effective_config_with_secrets_masked() {
     let run = scratch.run(&["-H", "0.0.0.0", "check-config"], "");
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     let out = &run.stdout;
-    for secret in ["hunter2secret", "querysecret", key_hash.as_str()] {
+    for secret in [
+        "hunter2secret",
+        "querysecret",
+        key_hash.as_str(),
+        mfa_key.as_str(),
+        mfa_previous.as_str(),
+    ] {
         assert!(!out.contains(secret), "{secret} printed:\n{out}");
         assert!(
             !run.stderr.contains(secret),
