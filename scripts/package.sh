@@ -9,8 +9,10 @@ if ! cargo deb --version >/dev/null 2>&1; then
   cargo install cargo-deb --locked >&2
 fi
 # cargo deb builds the release binary itself (honours CARGO_TARGET_DIR).
-out=$(cargo deb 2>&1 | tee /dev/stderr | tail -1)
-deb=$(printf '%s\n' "$out" | grep -oE '/[^ ]+\.deb$' || true)
+# --dbgsym: the line tables of [profile.release] go to a separate
+# profiteer-dbgsym .ddeb; the installed binary is stripped.
+out=$(cargo deb --dbgsym 2>&1 | tee /dev/stderr | tail -3)
+deb=$(printf '%s\n' "$out" | grep -oE '/[^ ]+\.deb$' | tail -1 || true)
 if [ -z "$deb" ] || [ ! -f "$deb" ]; then
   echo "package: cargo deb did not say where the package is" >&2
   exit 1
