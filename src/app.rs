@@ -91,6 +91,7 @@ impl App {
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
         let svc = Arc::new(Services {
             lane,
+            login_limits: Default::default(),
             token_calls,
             events: EventWriter::start(mongo.clone()),
             metrics: Metrics::new(

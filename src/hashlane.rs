@@ -179,6 +179,7 @@ impl Ticket<'_> {
         let slot = self.slot;
         let job: Job = Box::new(move || {
             let _slot = slot;
+            // Its caller has given up (-32001): the hash is not started.
             if Instant::now() < deadline {
                 let _ = reply_tx.send(f());
             }
@@ -239,5 +240,33 @@ mod tests {
             .unwrap()
             .run(deadline, || std::thread::sleep(Duration::from_millis(200)));
         assert!(matches!(r, Err(AppError::Timeout)));
+    }
+
+    #[test]
+    fn a_job_whose_deadline_passed_in_the_queue_is_never_started() {
+        use std::sync::atomic::AtomicBool;
+        let lane = Arc::new(HashLane::start(1, 4, Default::default()));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let busy = {
+            let lane = lane.clone();
+            std::thread::spawn(move || {
+                lane.reserve()?
+                    .run(deadline, || std::thread::sleep(Duration::from_millis(300)))
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let started = Arc::new(AtomicBool::new(false));
+        let flag = started.clone();
+        let short = Instant::now() + Duration::from_millis(50);
+        let r = lane.reserve().unwrap().run(short, move || {
+            flag.store(true, Ordering::SeqCst);
+        });
+        assert!(matches!(r, Err(AppError::Timeout)));
+        assert!(busy.join().unwrap().is_ok());
+        // The lane is idle again, so the skipped job has been taken off it.
+        while lane.in_lane() > 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!started.load(Ordering::SeqCst));
     }
 }

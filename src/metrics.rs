@@ -76,6 +76,8 @@ pub struct Gauges {
     pub events_written: u64,
     pub events_dropped: u64,
     pub events_failed: u64,
+    /// Login limits kept in this instance's memory (Redis unreachable).
+    pub login_limiter_local: bool,
     pub edge: EdgeCounts,
 }
 
@@ -294,6 +296,16 @@ impl Metrics {
             );
         }
         render_edge(&mut out, &g.edge);
+        let local = u8::from(g.login_limiter_local);
+        let _ = writeln!(
+            out,
+            "# HELP profiteer_login_limiter 1 for where the last login-limit decision was \
+             taken: redis (shared by every instance) or local (this instance, Redis unreachable).\n\
+             # TYPE profiteer_login_limiter gauge\n\
+             profiteer_login_limiter{{backend=\"redis\"}} {}\n\
+             profiteer_login_limiter{{backend=\"local\"}} {local}",
+            1 - local
+        );
         out
     }
 }
@@ -387,11 +399,14 @@ mod tests {
             events_dropped: 0,
             events_failed: 0,
             edge: EdgeCounts::default(),
+            login_limiter_local: false,
         };
         let text = m.render(&g);
         assert!(text.contains("profiteer_requests_total{method=\"ping\",outcome=\"ok\"} 1"));
         assert!(text.contains("method=\"unknown\",outcome=\"method_not_found\"} 1"));
         assert!(text.contains("{method=\"ping\",outcome=\"ok\",le=\"0.0005\"} 0"));
         assert!(text.contains("{method=\"ping\",outcome=\"ok\",le=\"0.001\"} 1"));
+        assert!(text.contains("profiteer_login_limiter{backend=\"redis\"} 1"));
+        assert!(text.contains("profiteer_login_limiter{backend=\"local\"} 0"));
     }
 }

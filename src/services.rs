@@ -1,6 +1,7 @@
 //! The shared handles every handler works with ([`Services`]), and the
 //! per-call view of them ([`Ctx`]) that carries the request's deadline.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use crate::error::AppError;
 use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::metrics::Metrics;
+use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
@@ -22,6 +24,8 @@ pub struct Services {
     pub mongo: Arc<Mongo>,
     pub caches: Arc<LocalCaches>,
     pub lane: HashLane,
+    /// Login limits for while Redis cannot be reached (per instance).
+    pub login_limits: LocalLimits,
     pub events: EventWriter,
     pub metrics: Metrics,
     /// Calls other than password hashing, counted to tell the hashing lane
@@ -34,12 +38,15 @@ pub struct Services {
     pub dummy_hash: String,
 }
 
-/// One call's view: the services, its deadline and its request id.
+/// One call's view: the services, its deadline, its request id and the
+/// TCP peer it came from (the address a login is counted against when the
+/// caller names none).
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub svc: &'a Services,
     pub deadline: Instant,
     pub rid: u64,
+    pub peer: Option<IpAddr>,
 }
 
 impl Ctx<'_> {
@@ -67,5 +74,42 @@ impl Ctx<'_> {
 
     pub fn config(&self) -> &Config {
         &self.svc.config
+    }
+}
+
+#[cfg(test)]
+impl Services {
+    /// Services whose dependencies all point at a closed port: for tests of
+    /// the layers in front of them (the envelope, params, dispatch). A call
+    /// that gets as far as a dependency fails fast with -32000 or -32001.
+    pub fn offline() -> Services {
+        let config = Config::from_sources(
+            "[PG]\nPG_URI = postgres://nobody@127.0.0.1:1/none\nPG_POOL_TIMEOUT = 1\n\
+             [MONGO]\nMONGO_MAIN_URI = mongodb://127.0.0.1:1/none\nMONGO_TIMEOUT = 1\n\
+             MONGO_CONNECT_TIMEOUT = 1\n\
+             [REDIS]\nREDIS_URI = redis://127.0.0.1:1/0\n\
+             [AUTH]\nBCRYPT_COST = 4\nHASH_WORKERS = 1\nHASH_QUEUE_DEPTH = 64\n",
+            std::iter::empty(),
+        )
+        .unwrap();
+        let mongo = Arc::new(Mongo::connect(&config.mongo).unwrap());
+        let token_calls = Arc::new(WindowCounter::default());
+        Services {
+            pg: pg::build_pool(&config.pg).unwrap(),
+            redis: Arc::new(Redis::connect(&config.redis).unwrap()),
+            events: EventWriter::start(mongo.clone()),
+            mongo,
+            caches: Default::default(),
+            lane: HashLane::start(1, 64, token_calls.clone()),
+            login_limits: Default::default(),
+            metrics: Metrics::new(crate::rpc::method_names()),
+            token_calls,
+            fetch: rayon::ThreadPoolBuilder::new()
+                .num_threads(2)
+                .build()
+                .unwrap(),
+            dummy_hash: bcrypt::hash("offline", 4).unwrap(),
+            config,
+        }
     }
 }

@@ -81,6 +81,8 @@ pub struct AuthConfig {
     pub reset_ttl_s: i64,
     pub login_max_fails: u32,
     pub login_window_s: u64,
+    /// The longest a session lives from its login, however often refreshed.
+    pub session_max_s: i64,
     pub password_min_score: u8,
     pub hash_workers: usize,
     /// `None`: sized at start-up from the measured hash time and the deadline.
@@ -283,8 +285,9 @@ mod tests {
         let text = format!("{MINIMAL}[GEVENT]\nGEVENT_POOL_SIZE = 7\n[PG]\nPG_MAX_OVER = 3\n");
         let c = load(&text, &[]).unwrap();
         assert_eq!(c.server.workers, 7);
-        assert_eq!(c.warnings.len(), 1);
-        assert!(c.warnings[0].contains("PG_MAX_OVER"));
+        let seed: Vec<_> = c.warnings.iter().filter(|w| w.contains("[PG]")).collect();
+        assert_eq!(seed.len(), 1);
+        assert!(seed[0].contains("PG_MAX_OVER"));
     }
 
     #[test]
@@ -400,6 +403,28 @@ mod tests {
     }
 
     #[test]
+    fn product_without_clients_is_refused_naming_clients_and_others_warn() {
+        let product = format!("{MINIMAL}[ENV]\nCURRENT_ENV = Product\n");
+        let err = load(&product, &[]).unwrap_err();
+        assert!(err.0.starts_with("[CLIENTS]"), "{err}");
+        let with_clients = format!("{product}[CLIENTS]\ngateway = {} auth.*\n", "ab".repeat(32));
+        assert!(load(&with_clients, &[]).unwrap().warnings.is_empty());
+        for env in ["Local", "Test"] {
+            let c = load(&format!("{MINIMAL}[ENV]\nCURRENT_ENV = {env}\n"), &[]).unwrap();
+            assert!(c.warnings.iter().any(|w| w.starts_with("[CLIENTS]")));
+        }
+    }
+
+    #[test]
+    fn session_max_s_defaults_to_90_days_and_bounds_refresh_ttl() {
+        assert_eq!(load(MINIMAL, &[]).unwrap().auth.session_max_s, 7_776_000);
+        let err = load(&format!("{MINIMAL}[AUTH]\nSESSION_MAX_S = 3600\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[AUTH] SESSION_MAX_S"), "{err}");
+        let err = load(&format!("{MINIMAL}[AUTH]\nSESSION_MAX_S = 0\n"), &[]).unwrap_err();
+        assert!(err.0.contains("[AUTH] SESSION_MAX_S = 0"), "{err}");
+    }
+
+    #[test]
     fn the_example_config_is_valid_and_names_every_key() {
         let text = include_str!("../../config.ini.example");
         let c = load(text, &[]).unwrap();
@@ -437,6 +462,7 @@ mod tests {
             "RESET_TTL_S",
             "LOGIN_MAX_FAILS",
             "LOGIN_WINDOW_S",
+            "SESSION_MAX_S",
             "PASSWORD_MIN_SCORE",
             "HASH_WORKERS",
             "HASH_QUEUE_DEPTH",

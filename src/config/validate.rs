@@ -207,6 +207,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         reset_ttl_s: r.ranged("AUTH", "RESET_TTL_S", 900, 1, 86400 * 7)?,
         login_max_fails: r.ranged("AUTH", "LOGIN_MAX_FAILS", 5, 1, 1_000_000)?,
         login_window_s: r.ranged("AUTH", "LOGIN_WINDOW_S", 900, 1, 86400 * 30)?,
+        session_max_s: r.ranged("AUTH", "SESSION_MAX_S", 7_776_000, 1, 86400 * 3650)?,
         password_min_score: r.ranged("AUTH", "PASSWORD_MIN_SCORE", 2, 0, 4)?,
         hash_workers,
         hash_queue_depth: match r.take("AUTH", "HASH_QUEUE_DEPTH") {
@@ -241,6 +242,12 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
             "[AUTH] ACCESS_TTL_S must be <= [AUTH] REFRESH_TTL_S".to_string(),
         ));
     }
+    if auth.refresh_ttl_s > auth.session_max_s {
+        return Err(ConfigError(
+            "[AUTH] REFRESH_TTL_S must be <= [AUTH] SESSION_MAX_S (a session's longest life)"
+                .to_string(),
+        ));
+    }
 
     let thrift = ThriftConfig {
         port: match r.take("THRIFT", "PORT") {
@@ -262,6 +269,20 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
     }
     let clients = parse_clients(r.section("CLIENTS"))?;
     r.finish()?;
+    if clients.is_empty() {
+        if env == "Product" {
+            return Err(ConfigError(
+                "[CLIENTS] is empty with [ENV] CURRENT_ENV = Product: every method, the admin \
+                 ones too, would be open to anyone who reaches the port; list each calling \
+                 service as `name = <sha256 hex of its key> <method patterns>`"
+                    .to_string(),
+            ));
+        }
+        warnings.push(format!(
+            "[CLIENTS] is empty: every method, the admin ones too, is open to anyone who \
+             reaches the port (accepted with CURRENT_ENV = {env}, refused with Product)"
+        ));
+    }
 
     Ok(Config {
         env,

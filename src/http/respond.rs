@@ -102,6 +102,7 @@ impl Reply {
                 idle_closed: edge.idle_closed.load(Ordering::Relaxed),
                 accept_errors: edge.accept_errors.load(Ordering::Relaxed),
             },
+            login_limiter_local: svc.login_limits.in_force(),
         };
         let mut r = Reply::text(200, &svc.metrics.render(&gauges));
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -113,6 +113,7 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
             deadline,
             rid,
             client,
+            peer: job.request.remote_addr().map(|a| a.ip()),
         },
         &body,
     );

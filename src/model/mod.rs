@@ -5,6 +5,7 @@
 
 pub mod imported;
 pub mod mfa;
+pub mod limits;
 pub mod password;
 pub mod session;
 pub mod user;

@@ -159,6 +159,14 @@ impl Minted {
         })
     }
 
+    /// Lifetimes cut to `left_s`, what is left of the session's longest
+    /// life (`[AUTH] SESSION_MAX_S`).
+    pub fn capped(mut self, left_s: i64) -> Minted {
+        self.access_ttl = self.access_ttl.min(left_s);
+        self.refresh_ttl = self.refresh_ttl.min(left_s);
+        self
+    }
+
     pub fn pair(&self) -> Pair<'_> {
         let now = Utc::now();
         Pair {

@@ -133,6 +133,8 @@ pub struct Request<'a> {
     pub deadline: Instant,
     pub rid: u64,
     pub client: Option<&'a ClientKey>,
+    /// The TCP peer's address (`None` only off the HTTP path).
+    pub peer: Option<std::net::IpAddr>,
 }
 
 fn error_response(id: Value, e: &AppError, rid: u64) -> String {
@@ -185,8 +187,8 @@ pub fn handle(req: &Request, body: &[u8]) -> Answer {
     Answer { body, calls }
 }
 
-/// Methods that hash passwords; every other call counts as token traffic
-/// for the hashing lane.
+/// Methods that hash passwords; every other call that reaches its handler
+/// counts as token traffic for the hashing lane.
 const HASHING: &[&str] = &[
     "auth.login",
     "auth.register",
@@ -197,9 +199,6 @@ const HASHING: &[&str] = &[
 ];
 
 fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outcome: &'static str) {
-    if !HASHING.contains(&method) {
-        req.svc.token_calls.note();
-    }
     req.svc
         .metrics
         .observe(method, outcome, req.arrived.elapsed());
@@ -276,10 +275,56 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
         svc: req.svc,
         deadline: req.deadline,
         rid: req.rid,
+        peer: req.peer,
     };
     ctx.check_deadline()?;
+    // Only a call that gets this far is token traffic: junk (parse errors,
+    // invalid requests, unknown methods or params) must not be able to
+    // slow the hashing lane down.
+    if !HASHING.contains(&method.name) {
+        req.svc.token_calls.note();
+    }
     match catch_unwind(AssertUnwindSafe(|| (method.handler)(&ctx, &params))) {
         Ok(result) => result,
         Err(_) => Err(AppError::Internal(format!("{} panicked", method.name))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn request(svc: &Services) -> Request<'_> {
+        let now = Instant::now();
+        Request {
+            svc,
+            arrived: now,
+            deadline: now + Duration::from_millis(200),
+            rid: 1,
+            client: None,
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn only_calls_that_reach_a_handler_count_as_token_traffic() {
+        let svc = Services::offline();
+        let req = request(&svc);
+        let junk: [&[u8]; 6] = [
+            b"{",
+            br#"{"jsonrpc":"1.0","method":"ping","id":1}"#,
+            b"[]",
+            br#"[1,2,3]"#,
+            br#"{"jsonrpc":"2.0","method":"no.such","id":1}"#,
+            br#"{"jsonrpc":"2.0","method":"ping","params":{"x":1},"id":1}"#,
+        ];
+        for body in junk {
+            let answer = handle(&req, body);
+            assert!(answer.body.is_some_and(|b| b.contains("\"error\"")));
+        }
+        assert_eq!(svc.token_calls.recent(), 0);
+        handle(&req, br#"{"jsonrpc":"2.0","method":"ping","id":1}"#);
+        assert_eq!(svc.token_calls.recent(), 1);
     }
 }

@@ -1,6 +1,8 @@
 //! Typed access to a call's named params. Every failure is a -32602 that
 //! names the param and the reason, and a param the method does not take is
 //! refused rather than silently ignored (it is usually a caller's typo).
+//! A NUL character anywhere in a param is refused here, before any work:
+//! PostgreSQL cannot store it, and no name, password or address holds one.
 
 use serde_json::{Map, Value};
 
@@ -22,6 +24,9 @@ impl<'a> Params<'a> {
         };
         if let Some(unknown) = map.and_then(|m| m.keys().find(|k| !allowed.contains(&k.as_str()))) {
             return Err(AppError::invalid(unknown.clone(), "unknown_param"));
+        }
+        if let Some((name, _)) = map.and_then(|m| m.iter().find(|(_, v)| has_nul(v))) {
+            return Err(AppError::invalid(name.clone(), "contains_nul"));
         }
         Ok(Params { map })
     }
@@ -88,6 +93,17 @@ impl<'a> Params<'a> {
     }
 }
 
+/// Whether a NUL is in any string (or object key) of `v`. Recursion is
+/// bounded: serde_json refuses documents nested deeper than 128.
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +135,22 @@ mod tests {
         assert!(
             matches!(p.i64("missing"), Err(AppError::InvalidParams(i)) if i.reason == "missing")
         );
+    }
+
+    #[test]
+    fn a_nul_anywhere_in_a_param_is_refused_naming_the_param() {
+        for raw in [
+            json!({"ip": "1.2.3.4\0"}),
+            json!({"ip": ["a", {"b": "\0"}]}),
+            json!({"ip": {"k\0": 1}}),
+        ] {
+            match Params::new(Some(&raw), &["ip"]) {
+                Err(AppError::InvalidParams(i)) => {
+                    assert_eq!((i.field.as_str(), i.reason), ("ip", "contains_nul"))
+                }
+                _ => panic!("{raw} was accepted"),
+            }
+        }
+        assert!(Params::new(Some(&json!({"ip": "1.2.3.4"})), &["ip"]).is_ok());
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod accounts;
 pub mod mfa;
+pub mod limits;
+pub mod local_limits;
 pub mod mongo;
 pub mod pg;
 pub mod redis;

@@ -177,34 +177,4 @@ impl Redis {
                 .map(|_| ())
         })
     }
-
-    /// `(count, ttl_s)` of each counter; a missing key is `(0, 0)`.
-    pub fn counters(&self, keys: &[String]) -> Result<Vec<(u64, u64)>, AppError> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("GET").arg(key).cmd("TTL").arg(key);
-        }
-        // A flat [count, ttl, count, ttl, ...] reply decodes into pairs.
-        let raw: Vec<(Option<u64>, i64)> = self.run(|c| pipe.query(c))?;
-        Ok(raw
-            .into_iter()
-            .map(|(count, ttl)| (count.unwrap_or(0), ttl.max(0) as u64))
-            .collect())
-    }
-
-    /// Adds one to each counter; a new counter lives `window_s` seconds.
-    pub fn bump(&self, keys: &[String], window_s: u64) -> Result<(), AppError> {
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(0)
-                .arg("EX")
-                .arg(window_s)
-                .arg("NX")
-                .ignore();
-            pipe.cmd("INCR").arg(key).ignore();
-        }
-        self.run(|c| pipe.query::<()>(c))
-    }
 }

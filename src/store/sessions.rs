@@ -108,18 +108,24 @@ pub struct RefreshState {
     pub expired: bool,
     pub session_revoked: bool,
     pub user_state: String,
+    /// Seconds until the session reaches its longest life (negative past it).
+    pub session_left_s: i64,
 }
 
+/// `session_max_s`: the longest a session may live from its creation.
 pub fn lock_refresh(
     client: &mut impl GenericClient,
     hash: &TokenHash,
+    session_max_s: i64,
 ) -> Result<Option<RefreshState>, postgres::Error> {
     let row = client.query_opt(
         "SELECT t.session_id, s.user_id, t.spent_at IS NOT NULL, t.expires_at <= now(), \
-                s.revoked_at IS NOT NULL, u.state \
+                s.revoked_at IS NOT NULL, u.state, \
+                FLOOR(EXTRACT(EPOCH FROM \
+                    (s.created_at + $2::bigint * interval '1 second' - now())))::bigint \
          FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
          WHERE t.token_hash = $1 FOR UPDATE OF t, s",
-        &[&hash.0.as_slice()],
+        &[&hash.0.as_slice(), &session_max_s],
     )?;
     row.map(|r| {
         Ok(RefreshState {
@@ -129,6 +135,7 @@ pub fn lock_refresh(
             expired: r.try_get(3)?,
             session_revoked: r.try_get(4)?,
             user_state: r.try_get(5)?,
+            session_left_s: r.try_get(6)?,
         })
     })
     .transpose()
@@ -279,6 +286,14 @@ pub fn create_reset(
     Ok(())
 }
 
+/// Spends every outstanding reset token of a user.
+pub fn spend_resets(client: &mut impl GenericClient, user_id: i64) -> Result<u64, postgres::Error> {
+    client.execute(
+        "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
+        &[&user_id],
+    )
+}
+
 /// Uses a reset token: the user it was for, if it is known, unused and
 /// unexpired. Every outstanding reset of that user is spent with it.
 pub fn take_reset(
@@ -294,9 +309,6 @@ pub fn take_reset(
         return Ok(None);
     };
     let user_id: i64 = row.try_get(0)?;
-    client.execute(
-        "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
-        &[&user_id],
-    )?;
+    spend_resets(client, user_id)?;
     Ok(Some(user_id))
 }

@@ -157,3 +157,21 @@ fn readyz_names_a_dependency_that_is_down() {
         "{e}"
     );
 }
+
+#[test]
+fn product_without_clients_refuses_to_start_naming_clients() {
+    let (code, stderr) = run_to_exit(&valid_ini("[ENV]\nCURRENT_ENV = Product\n"));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("[CLIENTS]"), "{stderr}");
+}
+
+#[test]
+fn test_and_local_without_clients_start_with_a_warning() {
+    // spawn_app runs with CURRENT_ENV = Test and no [CLIENTS].
+    let app = spawn_app();
+    assert!(
+        app.logs().contains("[CLIENTS] is empty"),
+        "no warning in:\n{}",
+        app.logs()
+    );
+}

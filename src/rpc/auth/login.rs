@@ -1,6 +1,6 @@
-//! `auth.login` and `auth.refresh`: password checks on the hashing lane,
-//! failed-login limits in Redis, session creation and refresh rotation with
-//! reuse detection.
+//! `auth.login` and `auth.refresh`: password checks on the hashing lane
+//! behind the attempt limits (`model::limits`), session creation and
+//! refresh rotation with reuse detection.
 
 use chrono::Utc;
 use serde_json::Value;
@@ -8,20 +8,13 @@ use serde_json::Value;
 use crate::domain::limits::{IP_MAX_CHARS, USER_AGENT_MAX_CHARS};
 use crate::domain::{Email, Password, Token, TokenHash, TokenKind, Username};
 use crate::error::AppError;
+use crate::model::limits::LoginLimits;
 use crate::model::password::{self as pw, cost_of};
 use crate::model::session::{self, Minted};
 use crate::rpc::Params;
 use crate::services::Ctx;
 use crate::store::mongo::LoginEvent;
 use crate::store::{accounts, sessions};
-
-/// Failed-login ceilings, as multiples of `[AUTH] LOGIN_MAX_FAILS`: the
-/// (login, ip) pair, the ip alone (many accounts from one address), and the
-/// login alone (one account from many addresses; high, so an attacker
-/// cannot keep its owner out, and only for the window: never permanent).
-const PAIR_FACTOR: u64 = 1;
-const IP_FACTOR: u64 = 4;
-const LOGIN_FACTOR: u64 = 10;
 
 /// A login string: usernames are lower-cased; an email is recognised by '@'.
 fn login_name(raw: &str) -> Result<String, AppError> {
@@ -39,63 +32,6 @@ fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>,
     match p.opt_str(key)? {
         Some(s) if s.chars().count() > max => Err(AppError::invalid(key, "too_long")),
         other => Ok(other),
-    }
-}
-
-pub(super) struct Limits {
-    /// Every counter with its ceiling.
-    keys: Vec<(String, u64)>,
-    /// The (login, ip) counter, which a success clears.
-    pair: Option<String>,
-}
-
-impl Limits {
-    pub(super) fn new(ctx: &Ctx, login: &str, ip: Option<&str>) -> Limits {
-        let max = u64::from(ctx.config().auth.login_max_fails);
-        let r = &ctx.svc.redis;
-        let mut keys = vec![(r.key("rl:login", login), max * LOGIN_FACTOR)];
-        let pair = ip.map(|ip| r.key("rl:pair", format!("{login}|{ip}")));
-        if let (Some(pair), Some(ip)) = (&pair, ip) {
-            keys.push((pair.clone(), max * PAIR_FACTOR));
-            keys.push((r.key("rl:ip", ip), max * IP_FACTOR));
-        }
-        Limits { keys, pair }
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.keys.iter().map(|(k, _)| k.clone()).collect()
-    }
-
-    /// `RateLimited` if any ceiling is reached. Without Redis there is no
-    /// shared count: logins go on rather than lock everybody out.
-    pub(super) fn check(&self, ctx: &Ctx) -> Result<(), AppError> {
-        let Ok(counts) = ctx.svc.redis.counters(&self.names()) else {
-            return Ok(());
-        };
-        let retry_after = counts
-            .iter()
-            .zip(&self.keys)
-            .filter(|((count, _), (_, ceiling))| count >= ceiling)
-            .map(|((_, ttl), _)| (*ttl).max(1))
-            .max();
-        match retry_after {
-            Some(retry_after) => Err(AppError::RateLimited { retry_after }),
-            None => Ok(()),
-        }
-    }
-
-    pub(super) fn failed(&self, ctx: &Ctx) {
-        let _ = ctx
-            .svc
-            .redis
-            .bump(&self.names(), ctx.config().auth.login_window_s);
-    }
-
-    /// A success clears the pair's count (not the ip's or the login's).
-    pub(super) fn succeeded(&self, ctx: &Ctx) {
-        if let Some(pair) = &self.pair {
-            let _ = ctx.svc.redis.del(std::slice::from_ref(pair));
-        }
     }
 }
 
@@ -128,11 +64,15 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let counted = creds
         .as_ref()
         .map_or(login.as_str(), |c| c.username.as_str());
-    let limits = Limits::new(ctx, counted, ip);
-    if let Err(e) = limits.check(ctx) {
-        event(creds.as_ref().map(|c| c.id), false, Some("rate_limited"));
-        return Err(e);
-    }
+    // Counted before the check, atomically: parallel guesses cannot all
+    // pass a limit that none of them has been counted against yet.
+    let attempt = match LoginLimits::new(ctx, counted, ip).admit(ctx) {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            event(creds.as_ref().map(|c| c.id), false, Some("rate_limited"));
+            return Err(e);
+        }
+    };
     // An unknown login still costs one verification: same time, same answer.
     let stored = creds
         .as_ref()
@@ -141,23 +81,27 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let creds = match creds {
         Some(c) if matches => c,
         other => {
-            limits.failed(ctx);
+            // The attempt stays counted.
             event(other.map(|c| c.id), false, Some("invalid_credentials"));
             return Err(AppError::InvalidCredentials);
         }
     };
     if creds.state != "active" {
+        // A correct password is no failed guess, whatever the state.
+        attempt.given_back(ctx);
         event(Some(creds.id), false, Some("account_inactive"));
         return Err(AppError::AccountInactive(creds.state));
     }
     upgrade_hash_later(ctx, creds.id, &creds.password_hash, &password);
     // Only now, after the password: an account with TOTP gets a challenge
-    // instead of a session (its pair count is cleared by auth.mfa.verify).
+    // instead of a session. The address becomes known, and its pair count
+    // is cleared, only once auth.mfa.verify has the second factor.
     if let Some(answer) = super::mfa::challenge(ctx, &creds, ip, user_agent)? {
+        attempt.given_back(ctx);
         event(Some(creds.id), false, Some("mfa_required"));
         return Ok(answer);
     }
-    limits.succeeded(ctx);
+    attempt.succeeded(ctx);
 
     let minted = Minted::new(ctx)?;
     let session_id = {
@@ -207,7 +151,8 @@ pub fn refresh(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let minted = Minted::new(ctx)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
-    let Some(state) = sessions::lock_refresh(&mut tx, &hash)? else {
+    let max = ctx.config().auth.session_max_s;
+    let Some(state) = sessions::lock_refresh(&mut tx, &hash, max)? else {
         return Err(AppError::Unauthorized);
     };
     if state.spent {
@@ -226,9 +171,12 @@ pub fn refresh(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         session::forget_sessions(ctx, &[state.session_id])?;
         return Err(AppError::Unauthorized);
     }
-    if state.expired || state.session_revoked || state.user_state != "active" {
+    // Refreshing never carries a session past its longest life.
+    let worn_out = state.session_left_s <= 0;
+    if state.expired || worn_out || state.session_revoked || state.user_state != "active" {
         return Err(AppError::Unauthorized);
     }
+    let minted = minted.capped(state.session_left_s);
     sessions::rotate(&mut tx, &hash, state.session_id, &minted.pair())?;
     tx.commit()?;
     Ok(minted.answer(state.user_id, state.session_id))

@@ -5,10 +5,10 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 
-use super::login::Limits;
 use crate::domain::{Password, Token, TokenHash, TokenKind};
 use crate::error::AppError;
 use crate::mfa::{recovery, totp};
+use crate::model::limits::LoginLimits;
 use crate::model::mfa::{self as model, Proof};
 use crate::model::password as pw;
 use crate::model::session::{self, Minted};
@@ -144,10 +144,10 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     };
     // As for a password change: a stolen access token must not buy
     // unlimited guesses of the password or the code.
-    let limits = Limits::new(ctx, &creds.username, None);
-    limits.check(ctx)?;
+    // One attempt, counted before either is checked; it stays counted if
+    // either is wrong.
+    let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
     if !pw::verify(ctx, ticket, &password, &creds.password_hash)? {
-        limits.failed(ctx);
         return Err(AppError::InvalidCredentials);
     }
     let revoked = {
@@ -158,7 +158,6 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         }
         if !model::accept(&ctx.config().auth, &mut tx, info.user_id, &proof)? {
             drop(tx);
-            limits.failed(ctx);
             record(
                 ctx,
                 info.user_id,
@@ -174,6 +173,7 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         tx.commit()?;
         revoked
     };
+    attempt.succeeded(ctx);
     session::forget_sessions(ctx, &revoked)?;
     user::invalidate(ctx, info.user_id);
     record(
@@ -207,12 +207,15 @@ pub fn verify(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     };
     // Wrong codes count as failed logins of the account, from the address
     // the password came from.
-    let limits = Limits::new(ctx, &creds.username, ip);
-    if let Err(e) = limits.check(ctx) {
-        event(false, Some("rate_limited"));
-        return Err(e);
-    }
+    let attempt = match LoginLimits::new(ctx, &creds.username, ip).admit(ctx) {
+        Ok(attempt) => attempt,
+        Err(e) => {
+            event(false, Some("rate_limited"));
+            return Err(e);
+        }
+    };
     if creds.state != "active" {
+        attempt.given_back(ctx);
         event(false, Some("account_inactive"));
         return Err(AppError::AccountInactive(creds.state.clone()));
     }
@@ -224,7 +227,7 @@ pub fn verify(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         mfa::challenge_failed(&mut tx, &hash)?;
         tx.commit()?;
         drop(conn);
-        limits.failed(ctx);
+        // The attempt stays counted.
         event(false, Some("invalid_mfa_code"));
         return Err(AppError::InvalidCredentials);
     }
@@ -239,7 +242,7 @@ pub fn verify(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     )?;
     tx.commit()?;
     drop(conn);
-    limits.succeeded(ctx);
+    attempt.succeeded(ctx);
     event(true, None);
     Ok(minted.answer(user_id, session_id))
 }

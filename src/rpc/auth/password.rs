@@ -4,11 +4,11 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 
-use super::login::Limits;
 use crate::domain::{
     Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, Username,
 };
 use crate::error::AppError;
+use crate::model::limits::{self, LoginLimits};
 use crate::model::password as pw;
 use crate::model::{session, user};
 use crate::rpc::Params;
@@ -85,17 +85,18 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     )?;
     // A stolen access token must not buy unlimited password guesses: wrong
     // old passwords count as failed logins of the account.
-    let limits = Limits::new(ctx, &creds.username, None);
-    limits.check(ctx)?;
+    let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
     if !pw::verify(ctx, ticket, &old, &creds.password_hash)? {
-        limits.failed(ctx);
         return Err(AppError::InvalidCredentials);
     }
+    attempt.succeeded(ctx);
     let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
     let revoked = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
         accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
+        // A reset token asked for before the change would undo it.
+        sessions::spend_resets(&mut tx, info.user_id)?;
         let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
         tx.commit()?;
         revoked
@@ -110,17 +111,20 @@ pub fn request_reset(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let token = Token::generate(TokenKind::Reset)
         .map_err(|e| AppError::Internal(format!("OS random generator: {e}")))?;
     let ttl = ctx.config().auth.reset_ttl_s;
-    let user_id = {
-        let mut conn = ctx.pg()?;
-        let user_id = accounts::id_by_login(&mut conn.client, &login)?.ok_or(AppError::NotFound)?;
-        sessions::create_reset(
-            &mut conn.client,
-            user_id,
-            &token.hash(),
-            Utc::now() + ChronoDuration::seconds(ttl),
-        )?;
-        user_id
-    };
+    let mut conn = ctx.pg()?;
+    let user_id = accounts::id_by_login(&mut conn.client, &login)?.ok_or(AppError::NotFound)?;
+    // Counted per account (whichever name was given), like logins.
+    limits::admit_reset_request(ctx, &user_id.to_string())?;
+    let mut tx = conn.client.transaction()?;
+    // One live reset token per account: a new request spends the older.
+    sessions::spend_resets(&mut tx, user_id)?;
+    sessions::create_reset(
+        &mut tx,
+        user_id,
+        &token.hash(),
+        Utc::now() + ChronoDuration::seconds(ttl),
+    )?;
+    tx.commit()?;
     Ok(json!({"user_id": user_id, "reset_token": token.into_string(), "expires_in": ttl}))
 }
 

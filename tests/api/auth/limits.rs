@@ -1,5 +1,6 @@
 //! Failed-login limits (`[AUTH] LOGIN_MAX_FAILS` = 3 here): per account and
 //! address, per address, per account, and never longer than the window.
+//! Strangers, races and a dead Redis: `lockout.rs`.
 
 use std::time::Duration;
 
@@ -7,14 +8,14 @@ use serde_json::json;
 
 use super::*;
 
-fn limited_app(window_s: u64) -> TestApp {
+pub fn limited_app(window_s: u64) -> TestApp {
     spawn_with(Options {
         ini: format!("[AUTH]\nLOGIN_MAX_FAILS = 3\nLOGIN_WINDOW_S = {window_s}\n"),
         ..Options::default()
     })
 }
 
-fn fail_from(app: &TestApp, login: &str, ip: Option<&str>) {
+pub fn fail_from(app: &TestApp, login: &str, ip: Option<&str>) {
     let mut params = json!({"username": login, "password": "not the right one"});
     if let Some(ip) = ip {
         params["ip"] = json!(ip);
@@ -23,7 +24,7 @@ fn fail_from(app: &TestApp, login: &str, ip: Option<&str>) {
 }
 
 /// The `retry_after` of a login that must be rate limited.
-fn limited(app: &TestApp, login: &str, ip: Option<&str>) -> u64 {
+pub fn limited(app: &TestApp, login: &str, ip: Option<&str>) -> u64 {
     let mut params = json!({"username": login, "password": PASSWORD});
     if let Some(ip) = ip {
         params["ip"] = json!(ip);
@@ -88,19 +89,32 @@ fn failures_across_many_accounts_from_one_ip_hit_the_per_ip_ceiling() {
 }
 
 #[test]
-fn without_an_ip_only_the_higher_per_user_ceiling_applies() {
+fn without_an_ip_param_the_tcp_peer_address_is_counted() {
     let app = limited_app(900);
     app.register("alice");
-    // The per-account ceiling is ten times LOGIN_MAX_FAILS.
-    for _ in 0..29 {
+    for _ in 0..3 {
         fail_from(&app, "alice", None);
     }
-    login(&app, "alice");
-    fail_from(&app, "alice", None);
-    assert!(limited(&app, "alice", None) >= 1);
-    // From an address of its own, the owner is still kept out (the
-    // per-account ceiling holds whatever the address), but only for the window.
-    limited(&app, "alice", Some("192.0.2.77"));
+    // The test client's address (127.0.0.1) stood for the missing `ip`:
+    // its (login, ip) pair is at its limit.
+    limited(&app, "alice", None);
+    let key = format!("{}rl:pair:alice|127.0.0.1", app.prefix);
+    let count: i64 = redis::cmd("GET").arg(&key).query(&mut app.redis()).unwrap();
+    assert_eq!(count, 3, "{key}");
+    // a caller naming another address is not kept out by this one
+    login_from(&app, "alice", PASSWORD, "192.0.2.77");
+}
+
+#[test]
+fn guesses_spread_over_accounts_without_an_ip_hit_the_per_address_ceiling() {
+    let app = limited_app(900);
+    app.register("eve");
+    // 12 = 4 x LOGIN_MAX_FAILS guesses from one TCP address, 3 on each of
+    // four accounts: the per-address ceiling stops a guess on a fifth.
+    for i in 0..12 {
+        fail_from(&app, ["amy", "ben", "cat", "dan"][i % 4], None);
+    }
+    limited(&app, "eve", None);
 }
 
 #[test]

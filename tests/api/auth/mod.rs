@@ -2,7 +2,9 @@
 //! both in the answer and in what PostgreSQL and Redis hold afterwards.
 //! One file per area; the helpers below read the stored side of a session.
 
+mod abuse;
 mod limits;
+mod lockout;
 mod login;
 mod mfa;
 mod mfa_keys;

@@ -359,4 +359,18 @@ fn concurrent_imports_with_ids_leave_the_next_id_above_all_of_them() {
     assert_eq!(count_users(&app), 48);
     let next = app.register("afterwards");
     assert!(next > 3142, "{next}");
+fn imported_hashes_costlier_than_bcrypt_cost_plus_two_are_refused() {
+    // BCRYPT_COST is 4 in tests: cost 6 is the most an import may bring.
+    let app = spawn_app();
+    let h = password_hash();
+    let rows = json!([
+        {"username": "six", "password_hash": h.replacen("$04$", "$06$", 1)},
+        {"username": "seven", "password_hash": h.replacen("$04$", "$07$", 1)},
+        {"username": "slow", "password_hash": h.replacen("$04$", "$31$", 1)},
+    ]);
+    let r = app.ok("user.import", json!({ "users": rows }));
+    let refused = |index: usize| json!({"index": index, "code": -32602, "field": "password_hash", "reason": "cost_too_high"});
+    assert_eq!(r["errors"], json!([refused(1), refused(2)]), "{r}");
+    assert_eq!(r["imported"], 1);
+    assert_eq!(count_users(&app), 1);
 }
