@@ -178,10 +178,12 @@ impl Ticket<'_> {
         let (reply_tx, reply_rx) = bounded(1);
         let slot = self.slot;
         let job: Job = Box::new(move || {
-            let _slot = slot;
             // Its caller has given up (-32001): the hash is not started.
             if Instant::now() < deadline {
-                let _ = reply_tx.send(f());
+                let value = f();
+                // The place is free before the caller wakes up with the value.
+                drop(slot);
+                let _ = reply_tx.send(value);
             }
         });
         // The reservation guarantees room; a failure means the lane stopped.

@@ -4,8 +4,8 @@
 //! then one value. Handlers never see where the parts came from.
 
 pub mod imported;
-pub mod mfa;
 pub mod limits;
+pub mod mfa;
 pub mod password;
 pub mod session;
 pub mod user;

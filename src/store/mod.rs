@@ -3,9 +3,9 @@
 //! `Result<Option<T>>` so a database error is never mistaken for "not found".
 
 pub mod accounts;
-pub mod mfa;
 pub mod limits;
 pub mod local_limits;
+pub mod mfa;
 pub mod mongo;
 pub mod pg;
 pub mod redis;

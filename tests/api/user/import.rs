@@ -359,6 +359,9 @@ fn concurrent_imports_with_ids_leave_the_next_id_above_all_of_them() {
     assert_eq!(count_users(&app), 48);
     let next = app.register("afterwards");
     assert!(next > 3142, "{next}");
+}
+
+#[test]
 fn imported_hashes_costlier_than_bcrypt_cost_plus_two_are_refused() {
     // BCRYPT_COST is 4 in tests: cost 6 is the most an import may bring.
     let app = spawn_app();
