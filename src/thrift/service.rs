@@ -75,7 +75,13 @@ pub(super) fn submit(
             svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
             Err(AppError::Timeout)
         } else {
-            let ctx = Ctx { svc, deadline, rid };
+            // The Thrift service makes no login: no address is counted.
+            let ctx = Ctx {
+                svc,
+                deadline,
+                rid,
+                peer: None,
+            };
             catch_unwind(AssertUnwindSafe(|| run(&ctx, call)))
                 .unwrap_or_else(|_| Err(AppError::Internal(format!("{method} panicked"))))
         };
