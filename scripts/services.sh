@@ -3,7 +3,8 @@
 # to .run/services.env:
 #   PostgreSQL  the one on 127.0.0.1:5432 if it lets user postgres in over
 #               TCP without a password (started if its cluster is installed),
-#               else a private cluster on 55432 whose data lives under
+#               else a private cluster on 55432 (PROFITEER_PRIVATE_PG_PORT)
+#               whose data lives under
 #               /var/tmp/profiteer-<checkout hash>/pg (the postgres user must
 #               enter it: a checkout under /root is mode 0700). Stock Debian's
 #               cluster asks for a password (scram) and is left alone.
@@ -11,6 +12,7 @@
 #   MongoDB     a real one at $PROFITEER_MONGO_URI if given (its path names
 #               the database, its query is kept), else the wire-compatible
 #               server of scripts/mongo.sh under .run/mongo
+#   (Redis: the private one on 56379, PROFITEER_PRIVATE_REDIS_PORT.)
 # Installs missing Debian packages (as root). Safe to run again, and after a
 # reboot: whatever is not answering is started again.
 # PROFITEER_PRIVATE_SERVICES=1 skips the running PostgreSQL and Redis and
@@ -38,6 +40,8 @@ wait_port() {
 
 # --- PostgreSQL -------------------------------------------------------------
 PRIVATE=${PROFITEER_PRIVATE_SERVICES:-0}
+PG_PORT=${PROFITEER_PRIVATE_PG_PORT:-55432}
+REDIS_PORT=${PROFITEER_PRIVATE_REDIS_PORT:-56379}
 # Whether user postgres gets in over TCP on port $1 without a password.
 pg_trusts() {
   command -v psql >/dev/null \
@@ -68,12 +72,12 @@ if [ -z "$pg_uri" ]; then
     mkdir -p "$data" && chown postgres "$data" && chmod 700 "$data"
     su postgres -c "$bin/initdb -D '$data' -A trust -U postgres" >/dev/null
   fi
-  if ! port_open 55432; then
-    su postgres -c "$bin/pg_ctl -D '$data' -l '$data/log' -o '-p 55432 -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null \
+  if ! port_open "$PG_PORT"; then
+    su postgres -c "$bin/pg_ctl -D '$data' -l '$data/log' -o '-p $PG_PORT -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null \
       || { tail -5 "$data/log" >&2; exit 1; }
   fi
-  wait_port 55432
-  pg_uri="postgres://postgres@127.0.0.1:55432"
+  wait_port "$PG_PORT"
+  pg_uri="postgres://postgres@127.0.0.1:$PG_PORT"
 fi
 
 # --- Redis ------------------------------------------------------------------
@@ -84,13 +88,13 @@ if [ "$PRIVATE" != 1 ] && command -v redis-cli >/dev/null \
 else
   command -v redis-server >/dev/null || apt_install redis-server
   mkdir -p "$RUN/redis"
-  if ! port_open 56379; then
+  if ! port_open "$REDIS_PORT"; then
     say "starting a private Redis under .run/redis"
-    redis-server --daemonize yes --bind 127.0.0.1 --port 56379 --dir "$RUN/redis" \
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir "$RUN/redis" \
       --save "" --appendonly no --logfile "$RUN/redis/log" --pidfile "$RUN/redis/pid"
   fi
-  wait_port 56379
-  redis_uri="redis://127.0.0.1:56379"
+  wait_port "$REDIS_PORT"
+  redis_uri="redis://127.0.0.1:$REDIS_PORT"
 fi
 
 # --- MongoDB ----------------------------------------------------------------

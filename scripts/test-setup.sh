@@ -27,6 +27,11 @@ chmod 700 /root "$copy"
 git ls-files -z | xargs -0 tar -cf - | tar -xf - -C "$copy"
 cd "$copy"
 pgdata="/var/tmp/profiteer-$(printf '%s' "$copy" | sha256sum | cut -c1-12)"
+# Ports of their own: the checkout CI runs from may have private services too.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+export PROFITEER_PRIVATE_PG_PORT=$(free_port) PROFITEER_PRIVATE_REDIS_PORT=$(free_port)
+PGP=$PROFITEER_PRIVATE_PG_PORT
+RP=$PROFITEER_PRIVATE_REDIS_PORT
 pid=""
 failures=0
 check() {
@@ -39,7 +44,7 @@ stop_private() {
   [ -f "$pgdata/pg/postmaster.pid" ] && su postgres -c "$bin/pg_ctl -D '$pgdata/pg' -m fast stop" >/dev/null 2>&1 || true
   [ -f .run/redis/pid ] && kill "$(cat .run/redis/pid)" 2>/dev/null || true
   for _ in $(seq 1 50); do
-    (exec 3<>/dev/tcp/127.0.0.1/55432) 2>/dev/null || (exec 3<>/dev/tcp/127.0.0.1/56379) 2>/dev/null || break
+    (exec 3<>"/dev/tcp/127.0.0.1/$PGP") 2>/dev/null || (exec 3<>"/dev/tcp/127.0.0.1/$RP") 2>/dev/null || break
     sleep 0.1
   done
 }
@@ -66,8 +71,8 @@ export PROFITEER_PRIVATE_SERVICES=1
 export PROFITEER_MONGO_URI="$MONGO/profiteer_setup?appName=profiteer-setup&connectTimeoutMS=5000"
 check "services.sh" scripts/services.sh
 check "the cluster lives outside the checkout" test -f "$pgdata/pg/PG_VERSION"
-check "services.env names the private PostgreSQL" grep -q '^PROFITEER_PG_BASE=postgres://postgres@127.0.0.1:55432$' .run/services.env
-check "services.env names the private Redis" grep -q '^PROFITEER_REDIS_BASE=redis://127.0.0.1:56379$' .run/services.env
+check "services.env names the private PostgreSQL" grep -q "^PROFITEER_PG_BASE=postgres://postgres@127.0.0.1:$PGP\$" .run/services.env
+check "services.env names the private Redis" grep -q "^PROFITEER_REDIS_BASE=redis://127.0.0.1:$RP\$" .run/services.env
 check "write-config.sh" scripts/write-config.sh
 check "the Mongo URI keeps its database and query" grep -qF "MONGO_MAIN_URI = $MONGO/profiteer_setup?appName=profiteer-setup&connectTimeoutMS=5000" .run/config.ini
 check "check-config accepts it" "$BIN" check-config -c .run/config.ini
@@ -76,11 +81,11 @@ check "the service serves (register)" grep -q user_id .run/answer.json
 
 echo "== 2. after a reboot: services down, config stale"
 stop_private
-check "the private services are down" sh -c '! (exec 3<>/dev/tcp/127.0.0.1/55432) 2>/dev/null'
+check "the private services are down" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$PGP) 2>/dev/null"
 sed -i 's#^PG_URI = .*#PG_URI = postgres://postgres@127.0.0.1:1/profiteer#' .run/config.ini
 check "services.sh starts them again" scripts/services.sh
 check "write-config.sh rewrites the config" scripts/write-config.sh
-check "the config names the live cluster" grep -q '^PG_URI = postgres://postgres@127.0.0.1:55432/profiteer$' .run/config.ini
+check "the config names the live cluster" grep -q "^PG_URI = postgres://postgres@127.0.0.1:$PGP/profiteer\$" .run/config.ini
 serve auth.login
 check "the service serves the same data (login)" grep -q access_token .run/answer.json
 
