@@ -11,5 +11,5 @@ if [ -z "${PROFITEER_CONFIG_PATH:-}" ]; then
   export PROFITEER_CONFIG_PATH="$PWD/.run/config.ini"
   scripts/write-config.sh "$PROFITEER_CONFIG_PATH"
 fi
-cargo build --release
-exec "${CARGO_TARGET_DIR:-target}/release/profiteer" -H 127.0.0.1 -P 8080 "$@"
+# cargo run replaces itself with the server (exec), so signals reach it.
+exec cargo run --release --quiet -- -H 127.0.0.1 -P 8080 "$@"
