@@ -10,7 +10,7 @@
 //! a fresh database before the service ever ran. After a grant, the user's
 //! cached copies are dropped through Redis so running instances see the role.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use crate::cache::Invalidation;
 use crate::domain::{PasswordPolicy, Role, Username};
@@ -94,8 +94,16 @@ pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The first line of stdin, without its line ending.
+/// The first line of stdin, without its line ending. A terminal is refused:
+/// the password would echo as it is typed (and stay in the scrollback).
 fn read_password() -> Result<String, Failure> {
+    if std::io::stdin().is_terminal() {
+        return Err(Failure::Refused(
+            "stdin is a terminal: pipe the new account's password in, e.g. \
+             `printf '%s\\n' \"$PASSWORD\" | profiteer create-admin ...`"
+                .into(),
+        ));
+    }
     let mut line = String::new();
     std::io::stdin()
         .lock()
