@@ -132,13 +132,13 @@ if "peer_get_session" in rows:
     check("introspect ahead of better-auth get-session", get("introspect_hit") > get("peer_get_session"))
 else:
     check("better-auth measured", False)
-# The edge under attack (bench/attack.rs): ping keeps >= 80% of its rate
-# just before the attacks, and p99 < 50 ms.
+# The edge under attack (bench/attack.rs): ping keeps >= 80% of the rate it
+# had just before the attack (NAME_base), and p99 < 50 ms.
 ATTACKS = ("ping_under_idle", "ping_under_header_trickle", "ping_under_body_trickle",
            "ping_under_expect_stall")
 for name in ATTACKS:
-    check(f"{name} >= 80% of ping_unloaded", get(name) >= 0.8 * get("ping_unloaded"),
-          pct(get(name), get("ping_unloaded")))
+    base = get(f"{name}_base")
+    check(f"{name} >= 80% of {name}_base", get(name) >= 0.8 * base, pct(get(name), base))
     check(f"{name} p99 < 50 ms", get(name, "p99") < 50, f"{get(name, 'p99'):.1f} ms")
 try:
     attacks = [json.loads(line) for line in open(os.environ.get("BENCH_ATTACKS", ""))]
