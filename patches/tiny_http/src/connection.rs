@@ -22,6 +22,19 @@ impl Listener {
         }
     }
 
+    /// profiteer patch: std listens with a backlog of 128, so a burst of new
+    /// connections beyond that waits for SYN retransmits (a second or more)
+    /// or fails. Listening again sets the backlog (the kernel caps it at
+    /// net.core.somaxconn).
+    pub(crate) fn set_backlog(&self, backlog: usize) -> std::io::Result<()> {
+        let backlog = backlog.min(65535) as i32;
+        match self {
+            Self::Tcp(l) => socket2::SockRef::from(l).listen(backlog),
+            #[cfg(unix)]
+            Self::Unix(l) => socket2::SockRef::from(l).listen(backlog),
+        }
+    }
+
     pub(crate) fn accept(&self) -> std::io::Result<(Connection, Option<SocketAddr>)> {
         match self {
             Self::Tcp(l) => l

@@ -279,6 +279,7 @@ impl Server {
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let close_trigger = Arc::new(AtomicBool::new(false));
         let local_addr = server.local_addr()?;
+        server.set_backlog(limits.max_connections.max(128))?;
         log::debug!("Server listening on {}", local_addr);
 
         let messages = MessagesQueue::with_capacity(8);
