@@ -28,10 +28,22 @@ fn hold_worker(app: &TestApp) -> Holder {
         .unwrap();
     let body = json!({"jsonrpc":"2.0","method":"auth.register","id":1,
         "params":{"username":"held_worker","password":PASSWORD}});
-    Holder {
-        stream: send(app, &body.to_string()),
-        lock,
-    }
+    let stream = send(app, &body.to_string());
+    // Held once the worker's query waits for the lock (on a loaded machine a
+    // fixed sleep let a later request reach the worker first).
+    let mut probe = app.pg();
+    let held = app.eventually(Duration::from_secs(10), || {
+        let row = probe
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap();
+        row.get::<_, i64>(0) >= 1
+    });
+    assert!(held, "the worker never waited for the lock");
+    Holder { stream, lock }
 }
 
 impl Holder {
