@@ -1,11 +1,13 @@
 //! The command line. Without a subcommand `profiteer [-H host] [-P port]
 //! [-c path]` serves, exactly as before subcommands existed; the operator
-//! commands (`check-config`, `migrate`, `create-admin`) share `-c`. Each
+//! commands (`check-config`, `migrate`, `create-admin`, `import-seed`)
+//! share `-c`. Each
 //! command lives in its own module and returns a [`Failure`] that says which
 //! exit code it deserves.
 
 mod check_config;
 mod create_admin;
+mod import_seed;
 mod migrate;
 mod serve;
 
@@ -59,6 +61,10 @@ pub enum Command {
     /// existing account (its password is then left unchanged). A new
     /// account's password is read from the first line of stdin.
     CreateAdmin(create_admin::Args),
+    /// Copy the Python service's users (tables user_00 … user_99) into
+    /// profiteer, keeping ids, states and creation times; resumable. Prints
+    /// progress to stderr and a report of refused rows to stdout
+    ImportSeed(import_seed::Args),
 }
 
 /// Why a command stopped, and the exit code that says so.
@@ -109,6 +115,7 @@ pub fn main() -> ExitCode {
         Some(Command::CheckConfig) => check_config::run(&cli),
         Some(Command::Migrate) => cli.config().and_then(migrate::run),
         Some(Command::CreateAdmin(args)) => cli.config().and_then(|c| create_admin::run(c, args)),
+        Some(Command::ImportSeed(args)) => cli.config().and_then(|c| import_seed::run(c, args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ pub mod mfa;
 pub mod mongo;
 pub mod pg;
 pub mod redis;
+pub mod seeded;
 pub mod sessions;
 
 mod migrations;

@@ -50,6 +50,7 @@ fn every_command_has_help_and_a_bad_one_exits_2() {
         vec!["check-config", "--help"],
         vec!["migrate", "--help"],
         vec!["create-admin", "--help"],
+        vec!["import-seed", "--help"],
     ] {
         let run = run_cli(&args, "");
         assert_eq!(run.code, Some(0), "{args:?}: {}", run.stderr);

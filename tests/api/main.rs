@@ -10,6 +10,7 @@ mod config;
 mod docs;
 mod edge;
 mod helpers;
+mod import_seed;
 mod jsonrpc;
 mod openrpc;
 mod thrift;
