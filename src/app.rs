@@ -14,6 +14,8 @@ use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::http::HttpServer;
 use crate::metrics::Metrics;
+use crate::model::coalesce::Coalescer;
+use crate::model::{session, user};
 use crate::rpc;
 use crate::services::Services;
 use crate::store::mongo::Mongo;
@@ -105,6 +107,8 @@ impl App {
             mongo,
             caches,
             fetch,
+            token_misses: Coalescer::new(session::SHARED_TOKENS, session::SHARED_TOKEN_FETCHES),
+            user_misses: Coalescer::new(user::SHARED_FETCH_IDS, user::SHARED_FETCHES),
             dummy_hash,
             config,
         });

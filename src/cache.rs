@@ -158,6 +158,18 @@ impl LocalCaches {
         }
     }
 
+    /// Like [`LocalCaches::insert_user_if`] for many, under one lock.
+    pub fn insert_users_if(&self, generation: u64, users: impl Iterator<Item = Arc<UserJson>>) {
+        let mut map = lock(&self.users);
+        if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
+            let until = Instant::now() + LOCAL_TTL;
+            for user in users {
+                make_room(&mut map, MAX_USERS);
+                map.insert(user.user_id, Entry { value: user, until });
+            }
+        }
+    }
+
     /// Drops what `inv` names. The generation moves first, under both
     /// locks' protection order, so a concurrent miss cannot re-insert.
     pub fn apply(&self, inv: Invalidation) {

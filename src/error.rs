@@ -24,7 +24,8 @@ impl Dependency {
     }
 }
 
-#[derive(Debug)]
+/// `Clone`: one shared fetch's failure is every waiting caller's answer.
+#[derive(Debug, Clone)]
 pub enum AppError {
     ParseError,
     InvalidRequest,

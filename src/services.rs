@@ -5,12 +5,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::LocalCaches;
+use crate::cache::{LocalCaches, TokenInfo};
 use crate::config::Config;
+use crate::domain::TokenHash;
 use crate::error::AppError;
 use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::metrics::Metrics;
+use crate::model::coalesce::Coalescer;
+use crate::model::user::UserJson;
 use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
@@ -33,6 +36,10 @@ pub struct Services {
     pub token_calls: Arc<WindowCounter>,
     /// Runs a model's independent fetches (PostgreSQL and MongoDB) at once.
     pub fetch: rayon::ThreadPool,
+    /// Concurrent token misses, sharing their Redis and PostgreSQL lookups.
+    pub token_misses: Coalescer<TokenHash, Arc<TokenInfo>>,
+    /// Concurrent User misses, sharing their PostgreSQL and MongoDB queries.
+    pub user_misses: Coalescer<i64, Arc<UserJson>>,
     /// Verified against when a login names no account, so an unknown user
     /// costs the same bcrypt time as a wrong password.
     pub dummy_hash: String,
@@ -108,6 +115,14 @@ impl Services {
                 .num_threads(2)
                 .build()
                 .unwrap(),
+            token_misses: Coalescer::new(
+                crate::model::session::SHARED_TOKENS,
+                crate::model::session::SHARED_TOKEN_FETCHES,
+            ),
+            user_misses: Coalescer::new(
+                crate::model::user::SHARED_FETCH_IDS,
+                crate::model::user::SHARED_FETCHES,
+            ),
             dummy_hash: bcrypt::hash("offline", 4).unwrap(),
             config,
         }

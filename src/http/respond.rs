@@ -104,7 +104,9 @@ impl Reply {
             },
             login_limiter_local: svc.login_limits.in_force(),
         };
-        let mut r = Reply::text(200, &svc.metrics.render(&gauges));
+        let mut text = svc.metrics.render(&gauges);
+        text.push_str(&shared_fetches(svc));
+        let mut r = Reply::text(200, &text);
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r
     }
@@ -186,4 +188,20 @@ impl Reply {
             );
         }
     }
+}
+
+/// How much concurrent cache misses share their queries (`model::coalesce`).
+fn shared_fetches(svc: &Services) -> String {
+    let (tf, tc) = svc.token_misses.counts();
+    let (uf, uc) = svc.user_misses.counts();
+    format!(
+        "# HELP profiteer_shared_fetches_total Fetches run for cache misses (callers share them).\n\
+         # TYPE profiteer_shared_fetches_total counter\n\
+         profiteer_shared_fetches_total{{kind=\"token\"}} {tf}\n\
+         profiteer_shared_fetches_total{{kind=\"user\"}} {uf}\n\
+         # HELP profiteer_shared_fetch_callers_total Cache misses answered by those fetches.\n\
+         # TYPE profiteer_shared_fetch_callers_total counter\n\
+         profiteer_shared_fetch_callers_total{{kind=\"token\"}} {tc}\n\
+         profiteer_shared_fetch_callers_total{{kind=\"user\"}} {uc}\n"
+    )
 }

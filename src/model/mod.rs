@@ -3,6 +3,7 @@
 //! then independent fetches from PostgreSQL and MongoDB in parallel (rayon),
 //! then one value. Handlers never see where the parts came from.
 
+pub mod coalesce;
 pub mod imported;
 pub mod limits;
 pub mod mfa;

@@ -3,6 +3,7 @@
 //! truth, so a flushed or dead Redis logs nobody out). Revocations go the
 //! other way through [`forget`]: PostgreSQL first, then every cache.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
@@ -10,6 +11,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use crate::cache::{Invalidation, TokenInfo};
 use crate::domain::{Token, TokenHash, TokenKind};
 use crate::error::AppError;
+use crate::model::coalesce::Found;
 use crate::services::Ctx;
 use crate::store::sessions::{self, Pair};
 
@@ -21,46 +23,85 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     }
     let svc = ctx.svc;
     let hash = TokenHash::of(token);
-    let now = Utc::now().timestamp();
-    if let Some(info) = svc.caches.token(&hash.0, now) {
+    if let Some(info) = svc.caches.token(&hash.0, Utc::now().timestamp()) {
         return Ok(Some(info));
     }
+    // Concurrent misses share one Redis MGET and one PostgreSQL query (see
+    // `model::coalesce`): under load, one wake-up per call instead of two
+    // round trips.
+    let mut found = svc
+        .token_misses
+        .get(vec![hash], ctx.deadline, &|hashes, deadline| {
+            lookup(&Ctx { deadline, ..*ctx }, hashes)
+        })?;
+    Ok(found.remove(&hash))
+}
+
+/// Token misses in one shared lookup at most, and lookups running at once.
+pub const SHARED_TOKENS: usize = 64;
+pub const SHARED_TOKEN_FETCHES: usize = 2;
+
+/// The active tokens among `hashes`: Redis first (one MGET), PostgreSQL for
+/// the rest (one query), caching what PostgreSQL found here and in Redis.
+fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
+    let svc = ctx.svc;
     let generation = svc.caches.generation();
-    let key = svc.redis.key("tok", hash.hex());
-    if let Ok(Some(bytes)) = svc.redis.get(&key) {
-        if let Ok(info) = serde_json::from_slice::<TokenInfo>(&bytes) {
-            if info.exp > now {
+    let now = Utc::now().timestamp();
+    let keys: Vec<String> = hashes
+        .iter()
+        .map(|h| svc.redis.key("tok", h.hex()))
+        .collect();
+    // Redis down or slow: PostgreSQL answers everything.
+    let cached = svc.redis.mget(&keys).unwrap_or_default();
+    let mut found = HashMap::with_capacity(hashes.len());
+    let mut rest = Vec::new();
+    for (i, hash) in hashes.iter().enumerate() {
+        let hit = cached
+            .get(i)
+            .and_then(|v| v.as_deref())
+            .and_then(|bytes| serde_json::from_slice::<TokenInfo>(bytes).ok())
+            .filter(|info| info.exp > now);
+        match hit {
+            Some(info) => {
                 let info = Arc::new(info);
                 svc.caches.insert_token_if(generation, hash.0, info.clone());
-                return Ok(Some(info));
+                found.insert(*hash, info);
             }
+            None => rest.push(*hash),
         }
     }
-    let found = {
+    if rest.is_empty() {
+        return Ok(found);
+    }
+    let sessions = {
         let mut conn = ctx.pg()?;
-        sessions::by_access_token(&mut conn, &hash)?
+        sessions::by_access_tokens(&mut conn, &rest)?
     };
-    let Some(s) = found else { return Ok(None) };
-    let exp = s.expires_at.timestamp();
-    if s.revoked || exp <= now || s.state != "active" {
-        return Ok(None);
-    }
-    let info = Arc::new(TokenInfo {
-        session_id: s.session_id,
-        user_id: s.user_id,
-        username: s.username,
-        roles: s.roles,
-        iat: s.issued_at.timestamp(),
-        exp,
-        amr: s.amr,
-    });
-    if svc.caches.generation() == generation {
-        if let Ok(bytes) = serde_json::to_vec(&*info) {
-            let _ = svc.redis.fill_many(&[(key, bytes, (exp - now) as u64)]);
+    let mut fill = Vec::new();
+    for (hash, s) in sessions {
+        let exp = s.expires_at.timestamp();
+        if s.revoked || exp <= now || s.state != "active" {
+            continue;
         }
+        let info = Arc::new(TokenInfo {
+            session_id: s.session_id,
+            user_id: s.user_id,
+            username: s.username,
+            roles: s.roles,
+            iat: s.issued_at.timestamp(),
+            exp,
+            amr: s.amr,
+        });
+        if let Ok(bytes) = serde_json::to_vec(&*info) {
+            fill.push((svc.redis.key("tok", hash.hex()), bytes, (exp - now) as u64));
+        }
+        svc.caches.insert_token_if(generation, hash.0, info.clone());
+        found.insert(hash, info);
     }
-    svc.caches.insert_token_if(generation, hash.0, info.clone());
-    Ok(Some(info))
+    if svc.caches.generation() == generation {
+        let _ = svc.redis.fill_many(&fill);
+    }
+    Ok(found)
 }
 
 /// Like [`introspect`], but a token that is not active is -32030.

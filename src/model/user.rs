@@ -101,7 +101,6 @@ pub fn get(ctx: &Ctx, id: i64) -> Result<Option<Arc<UserJson>>, AppError> {
 /// PostgreSQL query and one MongoDB query in parallel for the rest.
 pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
     let svc = ctx.svc;
-    let generation = svc.caches.generation();
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing: Vec<i64> = Vec::new();
     for &id in ids {
@@ -120,39 +119,65 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
     if missing.is_empty() {
         return Ok(found);
     }
+    ctx.check_deadline()?;
+    let fetched = if missing.len() > SHARED_FETCH_MAX_IDS {
+        fetch(ctx, &missing)?
+    } else {
+        // Concurrent misses share one Redis MGET and one fetch from each
+        // database (see `model::coalesce`).
+        svc.user_misses
+            .get(missing, ctx.deadline, &|ids, deadline| {
+                fetch(&Ctx { deadline, ..*ctx }, ids)
+            })?
+    };
+    found.extend(fetched);
+    Ok(found)
+}
 
-    let keys: Vec<String> = missing.iter().map(|id| svc.redis.key("user", id)).collect();
+/// Above this many missed ids a call is a batch already and runs its own
+/// fetch, so a big `user.gets` does not delay small reads queued with it.
+const SHARED_FETCH_MAX_IDS: usize = 64;
+/// Ids in one shared fetch at most, and shared fetches running at once.
+pub const SHARED_FETCH_IDS: usize = 256;
+pub const SHARED_FETCHES: usize = 2;
+
+/// The users among `ids` from Redis (one MGET), then the rest assembled from
+/// PostgreSQL and MongoDB and cached (here and in Redis).
+fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
+    let svc = ctx.svc;
+    let generation = svc.caches.generation();
+    let keys: Vec<String> = ids.iter().map(|id| svc.redis.key("user", id)).collect();
     let cached = svc.redis.mget(&keys).unwrap_or_default();
-    let mut still_missing = Vec::new();
-    for (i, id) in missing.iter().enumerate() {
+    let mut found = HashMap::with_capacity(ids.len());
+    let mut missing = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
         let hit = cached
             .get(i)
             .and_then(|v| v.as_deref())
             .and_then(|bytes| UserJson::from_cache(*id, bytes));
         match hit {
             Some(user) => {
-                let user = Arc::new(user);
-                svc.caches.insert_user_if(generation, user.clone());
-                found.insert(*id, user);
+                found.insert(*id, Arc::new(user));
             }
-            None => still_missing.push(*id),
+            None => missing.push(*id),
         }
     }
-    if still_missing.is_empty() {
+    svc.caches
+        .insert_users_if(generation, found.values().cloned());
+    if missing.is_empty() {
         return Ok(found);
     }
-
-    ctx.check_deadline()?;
     // The two fetches run at once: MongoDB on the fetch pool, PostgreSQL
-    // right here on the request's own thread (one hand-off, not two: the
+    // right here on the calling thread (one hand-off, not two: the
     // profile showed thread switches, not queries, dominating this path).
     let mut profiles = Ok(HashMap::new());
     let accounts = svc.fetch.in_place_scope(|scope| {
-        scope.spawn(|_| profiles = svc.mongo.profiles(&still_missing).map_err(AppError::from));
+        scope.spawn(|_| profiles = svc.mongo.profiles(&missing).map_err(AppError::from));
         let mut conn = ctx.pg()?;
-        Ok::<Vec<Account>, AppError>(accounts::accounts(&mut conn, &still_missing)?)
+        Ok::<Vec<Account>, AppError>(accounts::accounts(&mut conn, &missing)?)
     });
     let (accounts, mut profiles) = (accounts?, profiles?);
+    let mut assembled = Vec::with_capacity(accounts.len());
     let mut to_cache = Vec::with_capacity(accounts.len());
     for account in accounts {
         let id = account.id;
@@ -162,13 +187,15 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
             user.json.as_bytes().to_vec(),
             REDIS_TTL_S,
         ));
-        svc.caches.insert_user_if(generation, user.clone());
-        found.insert(id, user);
+        assembled.push(user);
     }
+    svc.caches
+        .insert_users_if(generation, assembled.iter().cloned());
     // A cache that cannot be written is only a slower next read.
     if svc.caches.generation() == generation {
         let _ = svc.redis.fill_many(&to_cache);
     }
+    found.extend(assembled.into_iter().map(|u| (u.user_id, u)));
     Ok(found)
 }
 

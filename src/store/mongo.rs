@@ -80,7 +80,16 @@ impl Mongo {
         if ids.is_empty() {
             return Ok(out);
         }
-        let cursor = self.profiles.find(doc! {"_id": {"$in": ids}}).run()?;
+        // At most one document per id: with the limit and the batch size at
+        // that count, every document comes in the first reply and the server
+        // closes the cursor (no getMore; the default first batch is 101).
+        let n = ids.len().min(i32::MAX as usize);
+        let cursor = self
+            .profiles
+            .find(doc! {"_id": {"$in": ids}})
+            .limit(n as i64)
+            .batch_size(n as u32)
+            .run()?;
         for document in cursor {
             let document = document?;
             if let Ok(id) = document.get_i64("_id") {

@@ -1,6 +1,8 @@
 //! PostgreSQL queries on sessions, access and refresh tokens and password
 //! resets. Tokens are only ever handled here as SHA-256 hashes.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use postgres::GenericClient;
 
@@ -22,31 +24,49 @@ pub struct TokenSession {
     pub amr: Vec<String>,
 }
 
-const BY_ACCESS: &str = "SELECT s.id, s.user_id, u.username, u.state, \
+/// Looks up many tokens in one statement (concurrent misses share it, see
+/// `model::coalesce`); the first column says which token a row is for.
+const BY_ACCESS: &str = "SELECT t.token_hash, s.id, s.user_id, u.username, u.state, \
        ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
        t.issued_at, t.expires_at, s.revoked_at IS NOT NULL, s.amr \
      FROM access_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id \
-     WHERE t.token_hash = $1";
+     WHERE t.token_hash = ANY($1)";
 
+/// The sessions behind those of `hashes` that exist: one round trip.
+pub fn by_access_tokens(
+    conn: &mut PgConn,
+    hashes: &[TokenHash],
+) -> Result<HashMap<TokenHash, TokenSession>, postgres::Error> {
+    let st = conn.prepared(BY_ACCESS)?;
+    let raw: Vec<&[u8]> = hashes.iter().map(|h| h.0.as_slice()).collect();
+    let mut out = HashMap::with_capacity(hashes.len());
+    for row in conn.client.query(&st, &[&raw])? {
+        let hash: &[u8] = row.try_get(0)?;
+        let Ok(hash) = <[u8; 32]>::try_from(hash) else {
+            continue; // not a SHA-256: no token we issued
+        };
+        let session = TokenSession {
+            session_id: row.try_get(1)?,
+            user_id: row.try_get(2)?,
+            username: row.try_get(3)?,
+            state: row.try_get(4)?,
+            roles: row.try_get(5)?,
+            issued_at: row.try_get(6)?,
+            expires_at: row.try_get(7)?,
+            revoked: row.try_get(8)?,
+            amr: row.try_get(9)?,
+        };
+        out.insert(TokenHash(hash), session);
+    }
+    Ok(out)
+}
+
+/// One token's session, through the same statement.
 pub fn by_access_token(
     conn: &mut PgConn,
     hash: &TokenHash,
 ) -> Result<Option<TokenSession>, postgres::Error> {
-    let st = conn.prepared(BY_ACCESS)?;
-    let Some(row) = conn.client.query_opt(&st, &[&hash.0.as_slice()])? else {
-        return Ok(None);
-    };
-    Ok(Some(TokenSession {
-        session_id: row.try_get(0)?,
-        user_id: row.try_get(1)?,
-        username: row.try_get(2)?,
-        state: row.try_get(3)?,
-        roles: row.try_get(4)?,
-        issued_at: row.try_get(5)?,
-        expires_at: row.try_get(6)?,
-        revoked: row.try_get(7)?,
-        amr: row.try_get(8)?,
-    }))
+    Ok(by_access_tokens(conn, std::slice::from_ref(hash))?.remove(hash))
 }
 
 /// A new token pair for a session.

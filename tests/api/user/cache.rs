@@ -166,3 +166,36 @@ fn a_write_leaves_a_tombstone_that_a_late_cache_fill_cannot_replace() {
         .unwrap();
     assert!((1..=12).contains(&ttl), "tombstone ttl {ttl}");
 }
+
+/// Concurrent misses share one query (`model::coalesce`): each caller must
+/// still get its own answer, never a neighbour's, and an unknown id or token
+/// in the same batch stays unknown.
+#[test]
+fn concurrent_cache_misses_each_get_their_own_user_and_session() {
+    let app = spawn_app();
+    let accounts: Vec<(i64, String)> = (0..12)
+        .map(|i| {
+            let (id, t) = app.register_and_login(&format!("share{i}"));
+            (id, t["access_token"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let app = &app;
+    std::thread::scope(|s| {
+        for (id, token) in &accounts {
+            s.spawn(move || {
+                let user = get(app, *id);
+                assert_eq!(id_of(&user), *id, "user.get({id}) answered {user}");
+                let info = app.ok("auth.introspect", json!({ "token": token }));
+                assert_eq!(info["active"], json!(true));
+                assert_eq!(info["user_id"], json!(id), "introspect answered {info}");
+            });
+            s.spawn(move || {
+                app.err("user.get", json!({ "user_id": id + 1_000_000 }), -32013);
+                let last = if token.ends_with('x') { "y" } else { "x" };
+                let fake = format!("{}{last}", &token[..token.len() - 1]);
+                let info = app.ok("auth.introspect", json!({ "token": fake }));
+                assert_eq!(info, json!({"active": false}));
+            });
+        }
+    });
+}
