@@ -341,3 +341,46 @@ fn a_body_over_max_body_bytes_is_refused_with_413_before_it_is_sent() {
     assert!(metric(&app, "profiteer_body_too_large_total") >= 2.0);
     assert!(ping(&app, "") < Duration::from_secs(3));
 }
+
+/// Regression test for #8 item 4: the accept loop ended on the first failed
+/// accept (EMFILE in a connection flood) and the process stayed up, deaf.
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_and_goes_on() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nHEADER_TIMEOUT_MS = 60000\n".into(),
+        fd_limit: Some(256),
+        ..Default::default()
+    });
+    let request = format!(
+        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{PING}",
+        PING.len()
+    );
+    // Connections answered once and kept open, until one is not accepted.
+    let mut held = Vec::new();
+    let mut waiting = None;
+    for _ in 0..400 {
+        let mut s = connect(&app);
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        if read_to_close_or_answer(&mut s) {
+            held.push(s);
+        } else {
+            waiting = Some(s);
+            break;
+        }
+    }
+    let mut waiting = waiting.expect("256 descriptors never ran out");
+    assert!(held.len() > 50, "only {} connections served", held.len());
+    // Descriptors free again: the waiting connection is accepted and served.
+    drop(held);
+    waiting
+        .set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    assert!(
+        read_to_close_or_answer(&mut waiting),
+        "accepting did not go on"
+    );
+    assert!(ping(&app, "") < Duration::from_secs(3));
+    assert!(metric(&app, "profiteer_accept_errors_total") >= 1.0);
+    assert!(app.logs().contains("accept failed, pausing"));
+}

@@ -54,6 +54,8 @@ pub struct Options {
     pub mongo_uri: Option<String>,
     /// Extra environment for the server process.
     pub env: Vec<(String, String)>,
+    /// Start the server under `ulimit -n` of this many descriptors.
+    pub fd_limit: Option<u32>,
 }
 
 pub struct TestApp {
@@ -144,7 +146,17 @@ pub fn prepare(opts: &Options) -> (String, std::path::PathBuf) {
 
 pub fn spawn_with(opts: Options) -> TestApp {
     let (name, config) = prepare(&opts);
-    let mut app = start(&config, &opts.env);
+    let mut app = match opts.fd_limit {
+        None => start(&config, &opts.env),
+        Some(limit) => {
+            // The shell sets the limit, then becomes the server (same pid).
+            let mut sh = Command::new("sh");
+            sh.arg("-c")
+                .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+                .arg(binary());
+            launch(sh, &config, &opts.env)
+        }
+    };
     app.name = name.clone();
     app.prefix = format!("{name}:");
     app
@@ -152,7 +164,11 @@ pub fn spawn_with(opts: Options) -> TestApp {
 
 /// Starts the binary with `config`; waits for its "listening on" line.
 pub fn start(config: &std::path::Path, env: &[(String, String)]) -> TestApp {
-    let mut child = Command::new(binary())
+    launch(Command::new(binary()), config, env)
+}
+
+fn launch(mut command: Command, config: &std::path::Path, env: &[(String, String)]) -> TestApp {
+    let mut child = command
         .args(["-H", "127.0.0.1", "-P", "0", "-c"])
         .arg(config)
         .envs(env.iter().cloned())
