@@ -12,6 +12,8 @@ macro_rules! component {
 
 pub mod auth;
 mod discover;
+#[cfg(test)]
+mod fuzz;
 mod params;
 pub mod user;
 
