@@ -64,7 +64,7 @@ pub const EXAMPLES: &[Example] = &[
         "auth.change_password",
         r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","old_password":"correct horse battery staple","new_password":"plain tuba cradle orbit"}"#,
         r#"{"revoked":2}"#,
-        &[-32000, -32011, -32030],
+        &[-32000, -32011, -32029, -32030],
     ),
     (
         "auth.sessions",
@@ -76,7 +76,7 @@ pub const EXAMPLES: &[Example] = &[
         "auth.request_password_reset",
         r#"{"email":"alice@example.com"}"#,
         r#"{"user_id":42,"reset_token":"prs_Kd9sT3nWq0PzLr5YbMx2cVf7HgJa1Ue8Ro4Ei6Nt0Aw","expires_in":900}"#,
-        &[-32000, -32013],
+        &[-32000, -32013, -32029],
     ),
     (
         "auth.reset_password",
