@@ -188,7 +188,10 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         host,
         port,
         workers,
-        queue_depth: r.ranged("SERVER", "QUEUE_DEPTH", workers * 8, 1, 1_000_000)?,
+        // Deep enough for a thousand connections each with a call in flight
+        // (bench/run's -c1000): a fast call waits milliseconds in it, and one
+        // that waited past its deadline is answered -32001 without running.
+        queue_depth: r.ranged("SERVER", "QUEUE_DEPTH", workers * 64, 1, 1_000_000)?,
         request_timeout: millis(r.ranged("SERVER", "REQUEST_TIMEOUT_MS", 3000, 1, 600_000)?),
         max_body_bytes: r.ranged("SERVER", "MAX_BODY_BYTES", 1 << 20, 64, 64 << 20)?,
         max_batch: r.ranged("SERVER", "MAX_BATCH", 100, 1, 10_000)?,
