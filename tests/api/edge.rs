@@ -384,3 +384,36 @@ fn running_out_of_file_descriptors_pauses_accepting_and_goes_on() {
     assert!(metric(&app, "profiteer_accept_errors_total") >= 1.0);
     assert!(app.logs().contains("accept failed, pausing"));
 }
+
+/// A caller that never reads its (large) answer: the answer is written by
+/// the connection's own thread, so the one worker is free for the next call.
+#[test]
+fn a_client_that_never_reads_its_answer_holds_no_worker() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nWORKERS = 1\n".into(),
+        ..Default::default()
+    });
+    // About 4 MB of answer: far more than the socket buffers take unread.
+    let batch: Vec<serde_json::Value> = (0..100)
+        .map(|i| serde_json::json!({"jsonrpc": "2.0", "method": "rpc.discover", "id": i}))
+        .collect();
+    let body = serde_json::to_string(&batch).unwrap();
+    let mut silent_reader = connect(&app);
+    let head = format!(
+        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    silent_reader.write_all(head.as_bytes()).unwrap();
+    silent_reader.write_all(body.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..3 {
+        let took = ping(&app, "");
+        assert!(took < Duration::from_secs(3), "ping took {took:?}");
+    }
+    // The answer was waiting, whole, for the client to read it.
+    let (raw, closed) = read_to_close(&mut silent_reader);
+    assert!(closed);
+    let answer = parse_response(raw.as_bytes());
+    assert!(answer.body.len() > 1_000_000, "{} bytes", answer.body.len());
+    assert_eq!(answer.json().as_array().unwrap().len(), 100);
+}
