@@ -61,7 +61,7 @@ fn main() {
     );
     // Warm the pools as the service's first requests do, outside the clock.
     for _ in 0..threads {
-        if let Err(e) = mongo.profiles(&[first]) {
+        if let Err(e) = mongo.profiles(&[first], Duration::from_secs(2)) {
             fail("mongo", e);
         }
     }
@@ -131,7 +131,10 @@ fn pair(pool: &pg::Pool, mongo: &Mongo, id: i64) -> bool {
     };
     let found = accounts::accounts(&mut conn, &[id]).is_ok_and(|a| a.len() == 1);
     drop(conn);
-    found && mongo.profiles(&[id]).is_ok_and(|p| p.len() == 1)
+    found
+        && mongo
+            .profiles(&[id], Duration::from_secs(2))
+            .is_ok_and(|p| p.len() == 1)
 }
 
 /// The token lookup of a missed `auth.introspect`: no row is the answer.

@@ -58,10 +58,13 @@ impl App {
         let mut background = Vec::new();
 
         let caches = Arc::new(LocalCaches::default());
-        background.push(spawn("invalidations", {
-            let (caches, redis, stop) = (caches.clone(), redis.clone(), stop.clone());
-            move || cache::subscribe(caches, redis, stop)
-        })?);
+        // Not joined at shutdown: a read stuck on a stalled PostgreSQL must
+        // not hold the exit; the thread only ever touches the caches.
+        spawn("cache-feed", {
+            let (caches, stop) = (caches.clone(), stop.clone());
+            let pg_config = pg::client_config(&config.pg)?;
+            move || cache::feed::run(caches, pg_config, stop)
+        })?;
         background.push(spawn("mongo-indexes", {
             let (mongo, stop) = (mongo.clone(), stop.clone());
             move || ensure_indexes(&mongo, &stop)

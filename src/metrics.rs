@@ -253,7 +253,7 @@ impl Metrics {
             (
                 "profiteer_local_cache_enabled",
                 "gauge",
-                "1 while the invalidation channel is subscribed.",
+                "1 while the cache feed is fresh (local caches answer).",
                 u8::from(g.local_cache_enabled).to_string(),
             ),
             (

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::cache::{LocalCaches, TokenInfo};
 use crate::config::Config;
 use crate::domain::TokenHash;
-use crate::error::AppError;
+use crate::error::{AppError, Dependency};
 use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::metrics::Metrics;
@@ -19,6 +19,9 @@ use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
 use crate::window::WindowCounter;
+
+/// Left of a deadline for answering after a MongoDB call gave up.
+const MONGO_MARGIN: Duration = Duration::from_millis(250);
 
 pub struct Services {
     pub config: Config,
@@ -79,6 +82,40 @@ impl Ctx<'_> {
         )
     }
 
+    /// Runs a MongoDB call on the fetch pool and waits for it no longer than
+    /// `[MONGO] MONGO_TIMEOUT` or what is left of the deadline (less a
+    /// margin to answer in): the driver has no socket timeout, so a stalled
+    /// MongoDB may hold a fetch thread, never a request worker. `f` gets
+    /// that wait as the server-side limit (`maxTimeMS`).
+    pub fn mongo<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Mongo, Duration) -> crate::store::mongo::Result<T> + Send + 'static,
+    ) -> Result<T, AppError> {
+        self.start_mongo(f).wait()
+    }
+
+    /// [`Ctx::mongo`] in two steps, to do other work while MongoDB answers.
+    pub fn start_mongo<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Mongo, Duration) -> crate::store::mongo::Result<T> + Send + 'static,
+    ) -> MongoCall<T> {
+        let wait = self
+            .remaining()
+            .saturating_sub(MONGO_MARGIN)
+            .min(self.svc.config.mongo.timeout);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if !wait.is_zero() {
+            let mongo = self.svc.mongo.clone();
+            self.svc.fetch.spawn(move || {
+                let _ = tx.send(f(&mongo, wait));
+            });
+        }
+        MongoCall {
+            rx,
+            until: Instant::now() + wait,
+        }
+    }
+
     pub fn config(&self) -> &Config {
         &self.svc.config
     }
@@ -125,6 +162,25 @@ impl Services {
             ),
             dummy_hash: bcrypt::hash("offline", 4).unwrap(),
             config,
+        }
+    }
+}
+
+/// A MongoDB call under way on the fetch pool.
+pub struct MongoCall<T> {
+    rx: crossbeam_channel::Receiver<crate::store::mongo::Result<T>>,
+    until: Instant,
+}
+
+impl<T> MongoCall<T> {
+    /// Its result, or `Unavailable` once its wait is over.
+    pub fn wait(self) -> Result<T, AppError> {
+        match self.rx.recv_deadline(self.until) {
+            Ok(result) => result.map_err(AppError::from),
+            Err(_) => Err(AppError::Unavailable(
+                Dependency::Mongo,
+                "no answer within the wait".into(),
+            )),
         }
     }
 }

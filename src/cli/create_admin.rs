@@ -7,16 +7,16 @@
 //!   (stdin is not read), so the command is safe to re-run.
 //!
 //! Pending migrations are applied first, as start-up would, so this works on
-//! a fresh database before the service ever ran. After a grant, the user's
-//! cached copies are dropped through Redis so running instances see the role.
+//! a fresh database before the service ever ran. A grant records the change
+//! for the caches in its transaction (`cache::record`), so running
+//! instances' change feeds drop the user's cached copies within a second.
 
 use std::io::{BufRead, IsTerminal};
 
-use crate::cache::Invalidation;
+use crate::cache::{self, Change};
 use crate::domain::{PasswordPolicy, Role, Username};
 use crate::store::accounts::{self, InsertError, NewAccount};
-use crate::store::redis::Redis;
-use crate::store::{pg, sessions};
+use crate::store::pg;
 use crate::Config;
 
 use super::Failure;
@@ -48,9 +48,10 @@ pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
     let db = |e: postgres::Error| Failure::Failed(format!("PostgreSQL: {e}"));
 
     if let Some(id) = accounts::id_by_login(&mut client, username.as_str()).map_err(db)? {
-        accounts::grant_role(&mut client, id, role.as_str()).map_err(db)?;
-        let tokens = sessions::access_hashes_of_user(&mut client, id).map_err(db)?;
-        forget_cached(&config, id, &tokens);
+        let mut tx = client.transaction().map_err(db)?;
+        accounts::grant_role(&mut tx, id, role.as_str()).map_err(db)?;
+        cache::record(&mut tx, &[Change::User(id)]).map_err(db)?;
+        tx.commit().map_err(db)?;
         println!(
             "granted role {} to the existing account {} (user_id {id}); its password is unchanged",
             role.as_str(),
@@ -116,25 +117,4 @@ fn read_password() -> Result<String, Failure> {
         ));
     }
     Ok(password)
-}
-
-/// Drops the user and its tokens (which carry its roles) from every cache,
-/// as `user.grant_role` does. Redis down only delays the change: the local
-/// caches of running instances expire within 30 seconds.
-fn forget_cached(config: &Config, id: i64, tokens: &[crate::domain::TokenHash]) {
-    let result = Redis::connect(&config.redis).and_then(|redis| {
-        let mut keys: Vec<String> = tokens.iter().map(|h| redis.key("tok", h.hex())).collect();
-        keys.push(redis.key("user", id));
-        let ttl = config.server.request_timeout.as_secs() + 2;
-        redis
-            .tombstone(&keys, ttl)
-            .and_then(|()| redis.publish(&redis.channel(), &Invalidation::User(id).encode()))
-            .map_err(|e| format!("{e:?}"))
-    });
-    if let Err(e) = result {
-        log::warn!(
-            "redis: cached copies of user {id} not dropped ({e}); running instances \
-             may answer its old roles until those copies expire"
-        );
-    }
 }

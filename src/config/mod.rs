@@ -68,7 +68,7 @@ pub struct RedisConfig {
     pub pool_size: u32,
     pub timeout: Duration,
     pub connect_timeout: Duration,
-    /// Prepended to every key and to the invalidation channel, so several
+    /// Prepended to every key, so several
     /// deployments (or test runs) can share one Redis.
     pub key_prefix: String,
 }

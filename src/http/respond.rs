@@ -87,7 +87,7 @@ impl Reply {
             pg_max: svc.config.pg.pool_size,
             redis_connections: redis.connections,
             redis_idle: redis.idle_connections,
-            local_cache_enabled: svc.caches.is_enabled(),
+            local_cache_enabled: svc.caches.is_fresh(),
             events_written: events.written.load(Ordering::Relaxed),
             events_dropped: events.dropped.load(Ordering::Relaxed),
             events_failed: events.failed.load(Ordering::Relaxed),

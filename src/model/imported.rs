@@ -1,11 +1,11 @@
 //! Storing one account moved from elsewhere (`user.import`, the Thrift
-//! `createUser` of old callers): account, roles and profile in one
+//! `createUser` of old callers): the profile, then account and roles in one
 //! transaction, keeping the id it had when given one.
 
 use crate::domain::{Email, ProfilePatch, UserState, Username};
 use crate::error::AppError;
 use crate::services::Ctx;
-use crate::store::accounts::{self, InsertError, Kept, NewAccount};
+use crate::store::accounts::{Kept, NewAccount};
 
 /// An account ready to store: parsed, its password hashed already.
 pub struct Row {
@@ -20,12 +20,9 @@ pub struct Row {
 }
 
 /// Stores `row`; a taken id, username or email is `Conflict` naming it.
+/// The profile is written first and no transaction waits on MongoDB: see
+/// [`super::user::create`].
 pub fn store(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
-    let mut conn = ctx.pg()?;
-    if let Some(id) = row.id {
-        accounts::allocate_above(&mut conn.client, id)?;
-    }
-    let mut tx = conn.client.transaction()?;
     let new = NewAccount {
         username: row.username.as_str(),
         email: row.email.as_ref().map(Email::as_str),
@@ -37,14 +34,5 @@ pub fn store(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
         id: row.id,
         ..Kept::default()
     };
-    let id = match accounts::insert_kept(&mut tx, &new, &kept) {
-        Ok(id) => id,
-        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
-        Err(InsertError::Db(e)) => return Err(e.into()),
-    };
-    if let Some(profile) = &row.profile {
-        ctx.svc.mongo.update_profile(id, &profile.0)?;
-    }
-    tx.commit()?;
-    Ok(id)
+    super::user::create(ctx, &new, kept, row.profile.as_ref())
 }

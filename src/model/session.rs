@@ -1,15 +1,15 @@
 //! What a token stands for, answered from the fastest place that is
-//! correct: this process's cache, then Redis, then PostgreSQL (the source of
-//! truth, so a flushed or dead Redis logs nobody out). Revocations go the
-//! other way through [`forget`]: PostgreSQL first, then every cache.
+//! correct: this process's cache while its change feed is fresh, else
+//! PostgreSQL (the source of truth). Revocations are writes like any other:
+//! they end with `cache::commit`, which records what they changed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
 
-use crate::cache::{Invalidation, TokenInfo};
-use crate::domain::{Token, TokenHash, TokenKind};
+use crate::cache::TokenInfo;
+use crate::domain::{Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
 use crate::model::coalesce::Found;
 use crate::services::Ctx;
@@ -26,9 +26,9 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     if let Some(info) = svc.caches.token(&hash.0, Utc::now().timestamp()) {
         return Ok(Some(info));
     }
-    // Concurrent misses share one Redis MGET and one PostgreSQL query (see
-    // `model::coalesce`): under load, one wake-up per call instead of two
-    // round trips.
+    // Concurrent misses share one PostgreSQL query (see
+    // `model::coalesce`): under load, one wake-up per call instead of a
+    // round trip each.
     let mut found = svc
         .token_misses
         .get(vec![hash], ctx.deadline, &|hashes, deadline| {
@@ -41,46 +41,21 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
 pub const SHARED_TOKENS: usize = 64;
 pub const SHARED_TOKEN_FETCHES: usize = 2;
 
-/// The active tokens among `hashes`: Redis first (one MGET), PostgreSQL for
-/// the rest (one query), caching what PostgreSQL found here and in Redis.
+/// The active tokens among `hashes`, from PostgreSQL (one query), cached
+/// here unless a change was applied meanwhile.
 fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
     let svc = ctx.svc;
+    // Taken before the read: a change applied meanwhile forbids caching.
     let generation = svc.caches.generation();
     let now = Utc::now().timestamp();
-    let keys: Vec<String> = hashes
-        .iter()
-        .map(|h| svc.redis.key("tok", h.hex()))
-        .collect();
-    // Redis down or slow: PostgreSQL answers everything.
-    let cached = svc.redis.mget(&keys).unwrap_or_default();
-    let mut found = HashMap::with_capacity(hashes.len());
-    let mut rest = Vec::new();
-    for (i, hash) in hashes.iter().enumerate() {
-        let hit = cached
-            .get(i)
-            .and_then(|v| v.as_deref())
-            .and_then(|bytes| serde_json::from_slice::<TokenInfo>(bytes).ok())
-            .filter(|info| info.exp > now);
-        match hit {
-            Some(info) => {
-                let info = Arc::new(info);
-                svc.caches.insert_token_if(generation, hash.0, info.clone());
-                found.insert(*hash, info);
-            }
-            None => rest.push(*hash),
-        }
-    }
-    if rest.is_empty() {
-        return Ok(found);
-    }
     let sessions = {
         let mut conn = ctx.pg()?;
-        sessions::by_access_tokens(&mut conn, &rest)?
+        sessions::by_access_tokens(&mut conn, hashes)?
     };
-    let mut fill = Vec::new();
+    let mut found = HashMap::with_capacity(hashes.len());
     for (hash, s) in sessions {
         let exp = s.expires_at.timestamp();
-        if s.revoked || exp <= now || s.state != "active" {
+        if s.revoked || exp <= now || UserState::parse(&s.state) != Some(UserState::Active) {
             continue;
         }
         let info = Arc::new(TokenInfo {
@@ -92,14 +67,8 @@ fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
             exp,
             amr: s.amr,
         });
-        if let Ok(bytes) = serde_json::to_vec(&*info) {
-            fill.push((svc.redis.key("tok", hash.hex()), bytes, (exp - now) as u64));
-        }
         svc.caches.insert_token_if(generation, hash.0, info.clone());
         found.insert(hash, info);
-    }
-    if svc.caches.generation() == generation {
-        let _ = svc.redis.fill_many(&fill);
     }
     Ok(found)
 }
@@ -107,72 +76,6 @@ fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
 /// Like [`introspect`], but a token that is not active is -32030.
 pub fn require(ctx: &Ctx, token: &str) -> Result<Arc<TokenInfo>, AppError> {
     introspect(ctx, token)?.ok_or(AppError::Unauthorized)
-}
-
-/// Drops tokens and users from every cache after PostgreSQL changed: the
-/// Redis entries (replaced by short-lived tombstones), this process's entries, and (by publishing) every other
-/// instance's. Redis failures are logged: the local part always happens, and
-/// other instances run with their caches off while they cannot hear Redis.
-pub fn forget(ctx: &Ctx, tokens: &[TokenHash], what: &[Invalidation], extra_keys: &[String]) {
-    let svc = ctx.svc;
-    for inv in what {
-        svc.caches.apply(*inv);
-    }
-    let mut keys: Vec<String> = tokens
-        .iter()
-        .map(|h| svc.redis.key("tok", h.hex()))
-        .collect();
-    keys.extend_from_slice(extra_keys);
-    // The tombstones outlive any read that started before this write (it
-    // ends by its deadline), so none can put the old value back.
-    let ttl = svc.config.server.request_timeout.as_secs() + 2;
-    if let Err(e) = svc.redis.tombstone(&keys, ttl) {
-        log::error!(
-            "rid={} {} cache entries not dropped from redis ({e:?}); they expire on their own",
-            ctx.rid,
-            keys.len()
-        );
-    }
-    let channel = svc.redis.channel();
-    for inv in what {
-        if let Err(e) = svc.redis.publish(&channel, &inv.encode()) {
-            log::error!("rid={} invalidation not published: {e:?}", ctx.rid);
-        }
-    }
-}
-
-/// Drops every cached token of the given sessions (already revoked in
-/// PostgreSQL).
-pub fn forget_sessions(ctx: &Ctx, session_ids: &[i64]) -> Result<(), AppError> {
-    if session_ids.is_empty() {
-        return Ok(());
-    }
-    let hashes = {
-        let mut conn = ctx.pg()?;
-        sessions::access_hashes_of_sessions(&mut conn.client, session_ids)?
-    };
-    let what: Vec<Invalidation> = session_ids
-        .iter()
-        .map(|s| Invalidation::Session(*s))
-        .collect();
-    forget(ctx, &hashes, &what, &[]);
-    Ok(())
-}
-
-/// Drops every cached token and the cached User of a user whose roles,
-/// state or password changed.
-pub fn forget_user(ctx: &Ctx, user_id: i64) -> Result<(), AppError> {
-    let hashes = {
-        let mut conn = ctx.pg()?;
-        sessions::access_hashes_of_user(&mut conn.client, user_id)?
-    };
-    forget(
-        ctx,
-        &hashes,
-        &[Invalidation::User(user_id)],
-        &[ctx.svc.redis.key("user", user_id)],
-    );
-    Ok(())
 }
 
 /// A freshly minted access + refresh pair, with what is stored of it.

@@ -1,21 +1,21 @@
 //! The User view: account and roles from PostgreSQL, profile from MongoDB,
-//! fetched in parallel and cached (in this process and in Redis). Every
-//! write that changes a User calls [`invalidate`] before it returns.
+//! fetched in parallel and cached in this process. Every write that changes
+//! a User ends with `cache::commit(.., Change::User(id))`. While MongoDB
+//! cannot be read, Users are answered from PostgreSQL alone, marked
+//! `profile_unavailable`, and not cached.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::cache::Invalidation;
+use crate::cache::{self, Change};
+use crate::domain::ProfilePatch;
 use crate::error::AppError;
 use crate::services::Ctx;
-use crate::store::accounts::{self, Account};
-
-/// How long an assembled User stays in Redis.
-const REDIS_TTL_S: u64 = 300;
+use crate::store::accounts::{self, Account, InsertError, Kept, NewAccount};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct User {
@@ -26,6 +26,9 @@ pub struct User {
     pub roles: Vec<String>,
     pub profile: Map<String, Value>,
     pub mfa: Mfa,
+    /// Only when MongoDB could not be read (then `profile` is `{}`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub profile_unavailable: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -34,14 +37,6 @@ pub struct User {
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Mfa {
     pub totp: bool,
-}
-
-/// What a cached User must hold to be answered as is: one written by a
-/// build without `mfa` is refused (and re-read), so no answer lacks it.
-#[derive(Deserialize)]
-struct CachedShape {
-    #[allow(dead_code)] // only its presence is checked
-    mfa: serde::de::IgnoredAny,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -65,19 +60,12 @@ impl UserJson {
             json: json.into_boxed_str(),
         })
     }
-
-    /// From Redis: accepted only if it is a JSON object (a tombstone is not).
-    fn from_cache(user_id: i64, bytes: &[u8]) -> Option<UserJson> {
-        let text = std::str::from_utf8(bytes).ok()?;
-        let valid = text.starts_with('{') && serde_json::from_str::<CachedShape>(text).is_ok();
-        valid.then(|| UserJson {
-            user_id,
-            json: text.into(),
-        })
-    }
 }
 
-fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
+/// `profiles` is `None` when MongoDB could not be read.
+fn assemble(account: Account, profiles: Option<&mut HashMap<i64, Map<String, Value>>>) -> User {
+    let profile_unavailable = profiles.is_none();
+    let profile = profiles.and_then(|p| p.remove(&account.id));
     User {
         user_id: account.id,
         username: account.username,
@@ -86,6 +74,7 @@ fn assemble(account: Account, profile: Option<Map<String, Value>>) -> User {
         roles: account.roles,
         profile: profile.unwrap_or_default(),
         mfa: Mfa { totp: account.totp },
+        profile_unavailable,
         created_at: rfc3339(account.created_at),
         updated_at: rfc3339(account.updated_at),
     }
@@ -97,8 +86,8 @@ pub fn get(ctx: &Ctx, id: i64) -> Result<Option<Arc<UserJson>>, AppError> {
 }
 
 /// The users among `ids` that exist, keyed by id. Costs a constant number of
-/// round trips whatever the count: local cache, one Redis MGET, then one
-/// PostgreSQL query and one MongoDB query in parallel for the rest.
+/// round trips whatever the count: local cache, then one PostgreSQL query
+/// and one MongoDB query in parallel for the rest.
 pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
     let svc = ctx.svc;
     let mut found = HashMap::with_capacity(ids.len());
@@ -123,8 +112,8 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
     let fetched = if missing.len() > SHARED_FETCH_MAX_IDS {
         fetch(ctx, &missing)?
     } else {
-        // Concurrent misses share one Redis MGET and one fetch from each
-        // database (see `model::coalesce`).
+        // Concurrent misses share one fetch from each database (see
+        // `model::coalesce`).
         svc.user_misses
             .get(missing, ctx.deadline, &|ids, deadline| {
                 fetch(&Ctx { deadline, ..*ctx }, ids)
@@ -141,71 +130,97 @@ const SHARED_FETCH_MAX_IDS: usize = 64;
 pub const SHARED_FETCH_IDS: usize = 256;
 pub const SHARED_FETCHES: usize = 2;
 
-/// The users among `ids` from Redis (one MGET), then the rest assembled from
-/// PostgreSQL and MongoDB and cached (here and in Redis).
+/// The users among `ids`, assembled from PostgreSQL and MongoDB and cached
+/// here. MongoDB is waited for within the deadline (`Ctx::start_mongo`);
+/// without its answer the Users go out marked `profile_unavailable`.
 fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
     let svc = ctx.svc;
+    // Taken before the reads: a change applied meanwhile forbids caching.
     let generation = svc.caches.generation();
-    let keys: Vec<String> = ids.iter().map(|id| svc.redis.key("user", id)).collect();
-    let cached = svc.redis.mget(&keys).unwrap_or_default();
-    let mut found = HashMap::with_capacity(ids.len());
-    let mut missing = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let hit = cached
-            .get(i)
-            .and_then(|v| v.as_deref())
-            .and_then(|bytes| UserJson::from_cache(*id, bytes));
-        match hit {
-            Some(user) => {
-                found.insert(*id, Arc::new(user));
-            }
-            None => missing.push(*id),
-        }
-    }
-    svc.caches
-        .insert_users_if(generation, found.values().cloned());
-    if missing.is_empty() {
-        return Ok(found);
-    }
     // The two fetches run at once: MongoDB on the fetch pool, PostgreSQL
-    // right here on the calling thread (one hand-off, not two: the
-    // profile showed thread switches, not queries, dominating this path).
-    let mut profiles = Ok(HashMap::new());
-    let accounts = svc.fetch.in_place_scope(|scope| {
-        scope.spawn(|_| profiles = svc.mongo.profiles(&missing).map_err(AppError::from));
+    // right here on the calling thread.
+    let wanted = ids.to_vec();
+    let profiles = ctx.start_mongo(move |m, max_time| m.profiles(&wanted, max_time));
+    let accounts = {
         let mut conn = ctx.pg()?;
-        Ok::<Vec<Account>, AppError>(accounts::accounts(&mut conn, &missing)?)
-    });
-    let (accounts, mut profiles) = (accounts?, profiles?);
+        accounts::accounts(&mut conn, ids)?
+    };
+    let mut profiles = match profiles.wait() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!(
+                "rid={} profiles not read, answering without them: {e:?}",
+                ctx.rid
+            );
+            None
+        }
+    };
     let mut assembled = Vec::with_capacity(accounts.len());
-    let mut to_cache = Vec::with_capacity(accounts.len());
     for account in accounts {
-        let id = account.id;
-        let user = Arc::new(UserJson::of(&assemble(account, profiles.remove(&id)))?);
-        to_cache.push((
-            svc.redis.key("user", id),
-            user.json.as_bytes().to_vec(),
-            REDIS_TTL_S,
-        ));
-        assembled.push(user);
+        assembled.push(Arc::new(UserJson::of(&assemble(
+            account,
+            profiles.as_mut(),
+        ))?));
     }
-    svc.caches
-        .insert_users_if(generation, assembled.iter().cloned());
-    // A cache that cannot be written is only a slower next read.
-    if svc.caches.generation() == generation {
-        let _ = svc.redis.fill_many(&to_cache);
+    if profiles.is_some() {
+        svc.caches
+            .insert_users_if(generation, assembled.iter().cloned());
     }
-    found.extend(assembled.into_iter().map(|u| (u.user_id, u)));
-    Ok(found)
+    Ok(assembled.into_iter().map(|u| (u.user_id, u)).collect())
 }
 
-/// Drops a user from every cache, here and (through Redis pub/sub) in every
-/// other instance, including the tokens that carry its roles.
-pub fn invalidate(ctx: &Ctx, id: i64) {
-    crate::model::session::forget(
-        ctx,
-        &[],
-        &[Invalidation::User(id)],
-        &[ctx.svc.redis.key("user", id)],
-    );
+/// Creates an account with its profile; its id. The id is settled first
+/// (`kept.id`, or one taken from the sequence) and the profile written under
+/// it before the account exists, so no account is ever without the profile
+/// its caller asked for, and no PostgreSQL transaction waits on MongoDB. A
+/// failure or crash in between leaves at most a profile document under an
+/// id no account has (taken ids are never handed out again; a kept id's
+/// document is overwritten by the row's next attempt).
+pub fn create(
+    ctx: &Ctx,
+    new: &NewAccount,
+    mut kept: Kept,
+    profile: Option<&ProfilePatch>,
+) -> Result<i64, AppError> {
+    {
+        let mut conn = ctx.pg()?;
+        match kept.id {
+            Some(id) => {
+                // A kept id already in use must not have its profile
+                // overwritten by this row's.
+                if accounts::exists(&mut conn.client, id)? {
+                    return Err(AppError::Conflict("user_id"));
+                }
+                accounts::allocate_above(&mut conn.client, id)?;
+            }
+            None if profile.is_some() => kept.id = Some(accounts::next_id(&mut conn.client)?),
+            None => {}
+        }
+    }
+    if let (Some(profile), Some(id)) = (profile, kept.id) {
+        let changes = profile.0.clone();
+        ctx.mongo(move |m, _| m.update_profile(id, &changes))?;
+    }
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let id = match accounts::insert_kept(&mut tx, new, &kept) {
+        Ok(id) => id,
+        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
+        Err(InsertError::Db(e)) => return Err(e.into()),
+    };
+    tx.commit()?;
+    Ok(id)
+}
+
+/// After a change outside PostgreSQL (a profile in MongoDB): moves the
+/// account's `updated_at` and tells the caches. `NotFound` if there is no
+/// such account.
+pub fn changed(ctx: &Ctx, id: i64) -> Result<(), AppError> {
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    if !accounts::touch(&mut tx, id)? {
+        return Err(AppError::NotFound);
+    }
+    cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
+    Ok(())
 }

@@ -201,6 +201,13 @@ pub struct NewAccount<'a> {
     pub roles: &'a [String],
 }
 
+/// An id for an account to be inserted later with it (ids are never reused).
+pub fn next_id(client: &mut impl GenericClient) -> Result<i64, postgres::Error> {
+    client
+        .query_one("SELECT nextval(pg_get_serial_sequence('users', 'id'))", &[])?
+        .try_get(0)
+}
+
 pub fn insert(client: &mut impl GenericClient, new: &NewAccount) -> Result<i64, InsertError> {
     insert_kept(client, new, &Kept::default())
 }

@@ -115,6 +115,21 @@ CREATE INDEX mfa_challenges_user ON mfa_challenges (user_id);
 ALTER TABLE sessions ADD COLUMN amr TEXT[] NOT NULL DEFAULT '{pwd}';
 "#,
     ),
+    (
+        3,
+        r#"
+-- What writes changed, for every instance's cache feed (src/cache/feed.rs):
+-- written in the writer's own transaction, read by transaction id.
+CREATE TABLE cache_changes (
+    xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    kind TEXT NOT NULL CHECK (kind IN ('s', 'u')),
+    target BIGINT NOT NULL
+);
+CREATE INDEX cache_changes_xid ON cache_changes (xid);
+CREATE INDEX cache_changes_at ON cache_changes (at);
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -3,6 +3,7 @@
 //! `Result<Option<T>>` so a database error is never mistaken for "not found".
 
 pub mod accounts;
+pub mod changes;
 pub mod limits;
 pub mod local_limits;
 pub mod mfa;

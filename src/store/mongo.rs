@@ -2,6 +2,7 @@
 //! (`_id` = user id) and login events.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
@@ -67,15 +68,13 @@ impl Mongo {
         self.db.run_command(doc! {"ping": 1}).run().map(|_| ())
     }
 
-    pub fn profile(&self, id: i64) -> Result<Option<Map<String, Value>>> {
-        Ok(self
-            .profiles
-            .find_one(doc! {"_id": id})
-            .run()?
-            .map(document_to_json))
-    }
-
-    pub fn profiles(&self, ids: &[i64]) -> Result<HashMap<i64, Map<String, Value>>> {
+    /// `max_time`: the server gives up after this (callers also stop
+    /// waiting then: see `Ctx::mongo`).
+    pub fn profiles(
+        &self,
+        ids: &[i64],
+        max_time: Duration,
+    ) -> Result<HashMap<i64, Map<String, Value>>> {
         let mut out = HashMap::with_capacity(ids.len());
         if ids.is_empty() {
             return Ok(out);
@@ -89,6 +88,7 @@ impl Mongo {
             .find(doc! {"_id": {"$in": ids}})
             .limit(n as i64)
             .batch_size(n as u32)
+            .max_time(max_time)
             .run()?;
         for document in cursor {
             let document = document?;
@@ -151,12 +151,18 @@ impl Mongo {
     }
 
     /// The newest `limit` events of a user, newest first.
-    pub fn recent_events(&self, user_id: i64, limit: i64) -> Result<Vec<LoginEvent>> {
+    pub fn recent_events(
+        &self,
+        user_id: i64,
+        limit: i64,
+        max_time: Duration,
+    ) -> Result<Vec<LoginEvent>> {
         let cursor = self
             .events
             .find(doc! {"user_id": user_id})
             .sort(doc! {"at": -1, "_id": -1})
             .limit(limit)
+            .max_time(max_time)
             .run()?;
         let mut out = Vec::new();
         for document in cursor {

@@ -55,11 +55,15 @@ impl r2d2::ManageConnection for Manager {
     }
 }
 
-pub fn build_pool(cfg: &PgConfig) -> Result<Pool, String> {
-    let pg_config: postgres::Config = cfg
-        .uri
+/// The client configuration `[PG] PG_URI` describes.
+pub fn client_config(cfg: &PgConfig) -> Result<postgres::Config, String> {
+    cfg.uri
         .parse()
-        .map_err(|_| "[PG] PG_URI is not a valid PostgreSQL URI".to_string())?;
+        .map_err(|_| "[PG] PG_URI is not a valid PostgreSQL URI".to_string())
+}
+
+pub fn build_pool(cfg: &PgConfig) -> Result<Pool, String> {
+    let pg_config = client_config(cfg)?;
     let manager = Manager(PostgresConnectionManager::new(pg_config, NoTls));
     Ok(r2d2::Pool::builder()
         .max_size(cfg.pool_size)

@@ -1,7 +1,7 @@
-//! Redis: caches and rate-limit counters. Every call goes through a small
-//! circuit breaker: after a failure, Redis is skipped for a second, so a dead
-//! Redis costs callers nothing (caches miss, PostgreSQL answers) instead of a
-//! connect timeout per request.
+//! Redis: the shared failed-login counters (nothing is cached here: see
+//! `cache`). Every call goes through a small circuit breaker: after a
+//! failure, Redis is skipped for a second, so a dead Redis costs callers a
+//! fallback instead of a connect timeout per request.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,9 +15,7 @@ const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
 
 pub struct Redis {
     pool: r2d2::Pool<redis::Client>,
-    client: redis::Client,
     prefix: String,
-    timeout: Duration,
     started: Instant,
     /// Milliseconds since `started` until which Redis is skipped.
     open_until_ms: AtomicU64,
@@ -53,12 +51,10 @@ impl Redis {
             .test_on_check_out(false)
             .connection_customizer(Box::new(Timeouts(cfg.timeout)))
             .error_handler(Box::new(QuietErrors))
-            .build_unchecked(client.clone());
+            .build_unchecked(client);
         Ok(Redis {
             pool,
-            client,
             prefix: cfg.key_prefix.clone(),
-            timeout: cfg.timeout,
             started: Instant::now(),
             open_until_ms: AtomicU64::new(0),
         })
@@ -67,15 +63,6 @@ impl Redis {
     /// `<prefix><kind>:<id>`: every key this service writes.
     pub fn key(&self, kind: &str, id: impl std::fmt::Display) -> String {
         format!("{}{kind}:{id}", self.prefix)
-    }
-
-    pub fn channel(&self) -> String {
-        format!("{}invalidate", self.prefix)
-    }
-
-    /// A dedicated connection for a subscriber (not from the pool).
-    pub fn subscriber_connection(&self) -> RedisResult<Connection> {
-        self.client.get_connection_with_timeout(self.timeout)
     }
 
     pub fn pool_state(&self) -> r2d2::State {
@@ -111,70 +98,10 @@ impl Redis {
         self.run(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))
     }
 
-    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, AppError> {
-        self.run(|c| redis::cmd("GET").arg(key).query(c))
-    }
-
-    pub fn mget(&self, keys: &[String]) -> Result<Vec<Option<Vec<u8>>>, AppError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.run(|c| redis::cmd("MGET").arg(keys).query(c))
-    }
-
-    /// Fills caches: SET NX with a TTL for each `(key, value, ttl_s)`, in one
-    /// round trip. NX because a writer may have left a tombstone meanwhile:
-    /// a reader that fetched before the write must not put back the old value.
-    pub fn fill_many(&self, items: &[(String, Vec<u8>, u64)]) -> Result<(), AppError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for (key, value, ttl) in items {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg(value)
-                .arg("EX")
-                .arg((*ttl).max(1))
-                .arg("NX")
-                .ignore();
-        }
-        self.run(|c| pipe.query::<()>(c))
-    }
-
-    /// Replaces cache entries by a tombstone (`-`, which no reader parses)
-    /// for `ttl_s`, longer than any read that began before the write can
-    /// take, so such a read cannot refill the entry with what it fetched.
-    pub fn tombstone(&self, keys: &[String], ttl_s: u64) -> Result<(), AppError> {
-        if keys.is_empty() {
-            return Ok(());
-        }
-        let mut pipe = redis::pipe();
-        for key in keys {
-            pipe.cmd("SET")
-                .arg(key)
-                .arg("-")
-                .arg("EX")
-                .arg(ttl_s.max(1))
-                .ignore();
-        }
-        self.run(|c| pipe.query::<()>(c))
-    }
-
     pub fn del(&self, keys: &[String]) -> Result<(), AppError> {
         if keys.is_empty() {
             return Ok(());
         }
         self.run(|c| redis::cmd("DEL").arg(keys).query::<i64>(c).map(|_| ()))
-    }
-
-    pub fn publish(&self, channel: &str, message: &str) -> Result<(), AppError> {
-        self.run(|c| {
-            redis::cmd("PUBLISH")
-                .arg(channel)
-                .arg(message)
-                .query::<i64>(c)
-                .map(|_| ())
-        })
     }
 }

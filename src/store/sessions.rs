@@ -223,43 +223,6 @@ pub fn revoke_all(
         .collect())
 }
 
-/// Hashes of the unexpired access tokens of these sessions (to drop them
-/// from caches after a revocation).
-pub fn access_hashes_of_sessions(
-    client: &mut impl GenericClient,
-    session_ids: &[i64],
-) -> Result<Vec<TokenHash>, postgres::Error> {
-    hashes(client.query(
-        "SELECT token_hash FROM access_tokens WHERE session_id = ANY($1) AND expires_at > now()",
-        &[&session_ids],
-    )?)
-}
-
-/// Hashes of every unexpired access token of a user (roles or state changed).
-pub fn access_hashes_of_user(
-    client: &mut impl GenericClient,
-    user_id: i64,
-) -> Result<Vec<TokenHash>, postgres::Error> {
-    hashes(client.query(
-        "SELECT t.token_hash FROM access_tokens t JOIN sessions s ON s.id = t.session_id \
-         WHERE s.user_id = $1 AND t.expires_at > now()",
-        &[&user_id],
-    )?)
-}
-
-fn hashes(rows: Vec<postgres::Row>) -> Result<Vec<TokenHash>, postgres::Error> {
-    rows.iter()
-        .map(|r| {
-            let bytes: &[u8] = r.try_get(0)?;
-            let mut out = [0u8; 32];
-            if bytes.len() == 32 {
-                out.copy_from_slice(bytes);
-            }
-            Ok(TokenHash(out))
-        })
-        .collect()
-}
-
 #[derive(Debug)]
 pub struct SessionRow {
     pub session_id: i64,
@@ -312,6 +275,22 @@ pub fn spend_resets(client: &mut impl GenericClient, user_id: i64) -> Result<u64
         "UPDATE password_resets SET used_at = now() WHERE user_id = $1 AND used_at IS NULL",
         &[&user_id],
     )
+}
+
+/// The user a reset token is for, if it is known, unused and unexpired
+/// (without taking it).
+pub fn peek_reset(
+    client: &mut impl GenericClient,
+    hash: &TokenHash,
+) -> Result<Option<i64>, postgres::Error> {
+    client
+        .query_opt(
+            "SELECT user_id FROM password_resets \
+             WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()",
+            &[&hash.0.as_slice()],
+        )?
+        .map(|row| row.try_get(0))
+        .transpose()
 }
 
 /// Uses a reset token: the user it was for, if it is known, unused and

@@ -52,6 +52,8 @@ pub struct Options {
     /// Replace the Redis or MongoDB URI (e.g. with a dead port).
     pub redis_uri: Option<String>,
     pub mongo_uri: Option<String>,
+    /// Another PostgreSQL server (e.g. a private cluster's base URI).
+    pub pg_base: Option<String>,
     /// Extra environment for the server process.
     pub env: Vec<(String, String)>,
     /// Start the server under `ulimit -n` of this many descriptors.
@@ -62,6 +64,11 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub name: String,
     pub prefix: String,
+    /// The PostgreSQL server its database is on.
+    pub pg_base: String,
+    /// Whether it uses the shared Redis / MongoDB (cleaned up on drop).
+    shared_redis: bool,
+    shared_mongo: bool,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
 }
@@ -114,14 +121,14 @@ pub fn base_ini(name: &str, opts: &Options) -> String {
          [AUTH]\nBCRYPT_COST = 4\nHASH_QUEUE_DEPTH = 256\nMFA_KEY = {mfa_key}\n\
          [ROLES]\nadmin = *\neditor = post:*,user:read\nviewer = user:read\n\
          {extra}",
-        pg = pg_base(),
+        pg = opts.pg_base.clone().unwrap_or_else(pg_base),
         mfa_key = MFA_KEY,
         extra = opts.ini,
     )
 }
 
-pub fn create_database(name: &str) {
-    let mut admin = postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
+pub fn create_database_on(base: &str, name: &str) {
+    let mut admin = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls)
         .expect("PostgreSQL must be running: run scripts/test.sh");
     admin
         .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -136,7 +143,7 @@ pub fn spawn_app() -> TestApp {
 /// name and the config's path.
 pub fn prepare(opts: &Options) -> (String, std::path::PathBuf) {
     let name = random_name();
-    create_database(&name);
+    create_database_on(&opts.pg_base.clone().unwrap_or_else(pg_base), &name);
     let dir = std::env::temp_dir().join(&name);
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("config.ini");
@@ -159,6 +166,9 @@ pub fn spawn_with(opts: Options) -> TestApp {
     };
     app.name = name.clone();
     app.prefix = format!("{name}:");
+    app.pg_base = opts.pg_base.clone().unwrap_or_else(pg_base);
+    app.shared_redis = opts.redis_uri.is_none();
+    app.shared_mongo = opts.mongo_uri.is_none();
     app
 }
 
@@ -202,6 +212,9 @@ fn launch(mut command: Command, config: &std::path::Path, env: &[(String, String
         addr,
         name: String::new(),
         prefix: String::new(),
+        pg_base: pg_base(),
+        shared_redis: true,
+        shared_mongo: true,
         child: Some(child),
         log,
     }
@@ -411,7 +424,8 @@ impl TestApp {
     }
 
     pub fn pg(&self) -> postgres::Client {
-        postgres::Client::connect(&format!("{}/{}", pg_base(), self.name), postgres::NoTls).unwrap()
+        postgres::Client::connect(&format!("{}/{}", self.pg_base, self.name), postgres::NoTls)
+            .unwrap()
     }
 
     pub fn redis(&self) -> redis::Connection {
@@ -438,6 +452,17 @@ impl TestApp {
         if !keys.is_empty() {
             let _: i64 = redis::cmd("DEL").arg(keys).query(&mut r).unwrap();
         }
+    }
+
+    /// Another instance of the same service: same config file, same
+    /// databases (not removed when it drops: this one owns them).
+    pub fn another(&self) -> TestApp {
+        let mut other = start(
+            &std::env::temp_dir().join(&self.name).join("config.ini"),
+            &[],
+        );
+        other.pg_base = self.pg_base.clone();
+        other
     }
 
     pub fn logs(&self) -> String {
@@ -481,17 +506,23 @@ impl Drop for TestApp {
         if self.name.is_empty() {
             return;
         }
-        self.flush_redis();
-        let _ = self.mongo().drop().run();
-        remove_database(&self.name);
+        if self.shared_redis {
+            self.flush_redis();
+        }
+        if self.shared_mongo {
+            let _ = self.mongo().drop().run();
+        }
+        remove_database_on(&self.pg_base, &self.name);
     }
 }
 
 /// Drops the PostgreSQL database and the config directory of `name`.
 pub fn remove_database(name: &str) {
-    if let Ok(mut admin) =
-        postgres::Client::connect(&format!("{}/postgres", pg_base()), postgres::NoTls)
-    {
+    remove_database_on(&pg_base(), name)
+}
+
+pub fn remove_database_on(base: &str, name: &str) {
+    if let Ok(mut admin) = postgres::Client::connect(&format!("{base}/postgres"), postgres::NoTls) {
         let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
     let _ = std::fs::remove_dir_all(std::env::temp_dir().join(name));

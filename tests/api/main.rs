@@ -9,6 +9,7 @@ mod cli;
 mod config;
 mod docs;
 mod edge;
+mod faults;
 mod fuzz;
 mod helpers;
 mod import_seed;

@@ -5,12 +5,13 @@
 use chrono::Utc;
 use serde_json::Value;
 
+use crate::cache::{self, Change};
 use crate::domain::limits::{IP_MAX_CHARS, USER_AGENT_MAX_CHARS};
 use crate::domain::{Email, Password, Token, TokenHash, TokenKind, Username};
 use crate::error::AppError;
 use crate::model::limits::LoginLimits;
 use crate::model::password::{self as pw, cost_of};
-use crate::model::session::{self, Minted};
+use crate::model::session::Minted;
 use crate::rpc::Params;
 use crate::services::Ctx;
 use crate::store::mongo::LoginEvent;
@@ -158,8 +159,12 @@ pub fn refresh(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     if state.spent {
         // Reuse: someone holds a copy of a spent token. End the session.
         let revoked = sessions::revoke(&mut tx, state.session_id)?;
-        tx.commit()?;
-        drop(conn);
+        let changes: &[Change] = if revoked {
+            &[Change::Session(state.session_id)]
+        } else {
+            &[]
+        };
+        cache::commit(&ctx.svc.caches, tx, changes)?;
         if revoked {
             log::warn!(
                 "rid={} refresh token reuse: session {} of user {} revoked",
@@ -168,7 +173,6 @@ pub fn refresh(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
                 state.user_id
             );
         }
-        session::forget_sessions(ctx, &[state.session_id])?;
         return Err(AppError::Unauthorized);
     }
     // Refreshing never carries a session past its longest life.

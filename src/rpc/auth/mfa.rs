@@ -5,6 +5,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 
+use crate::cache::{self, Change};
 use crate::domain::{Password, Token, TokenHash, TokenKind};
 use crate::error::AppError;
 use crate::mfa::{recovery, totp};
@@ -12,7 +13,6 @@ use crate::model::limits::LoginLimits;
 use crate::model::mfa::{self as model, Proof};
 use crate::model::password as pw;
 use crate::model::session::{self, Minted};
-use crate::model::user;
 use crate::rpc::Params;
 use crate::services::Ctx;
 use crate::store::accounts::{self, Credentials};
@@ -125,9 +125,8 @@ pub fn confirm_totp(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         if !mfa::enable(&mut tx, info.user_id, step, &hashes)? {
             return Err(AppError::Conflict("mfa"));
         }
-        tx.commit()?;
+        cache::commit(&ctx.svc.caches, tx, &[Change::User(info.user_id)])?;
     }
-    user::invalidate(ctx, info.user_id);
     Ok(json!({"recovery_codes": codes}))
 }
 
@@ -150,7 +149,7 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     if !pw::verify(ctx, ticket, &password, &creds.password_hash)? {
         return Err(AppError::InvalidCredentials);
     }
-    let revoked = {
+    {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
         if !mfa::enabled(&mut tx, info.user_id)? {
@@ -170,12 +169,13 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         mfa::remove(&mut tx, info.user_id)?;
         let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
         accounts::touch(&mut tx, info.user_id)?;
-        tx.commit()?;
-        revoked
-    };
+        cache::commit(
+            &ctx.svc.caches,
+            tx,
+            &Change::revoked(info.user_id, &revoked),
+        )?;
+    }
     attempt.succeeded(ctx);
-    session::forget_sessions(ctx, &revoked)?;
-    user::invalidate(ctx, info.user_id);
     record(
         ctx,
         info.user_id,

@@ -4,6 +4,7 @@
 use chrono::{Duration as ChronoDuration, Utc};
 use serde_json::{json, Value};
 
+use crate::cache::{self, Change};
 use crate::domain::{
     Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, Username,
 };
@@ -13,7 +14,7 @@ use crate::model::password as pw;
 use crate::model::{session, user};
 use crate::rpc::Params;
 use crate::services::Ctx;
-use crate::store::accounts::{self, InsertError, NewAccount};
+use crate::store::accounts::{self, Kept, NewAccount};
 use crate::store::sessions;
 
 fn policy(ctx: &Ctx) -> PasswordPolicy {
@@ -35,17 +36,18 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     // which a flood of refused registrations must not get to spend.
     let ticket = ctx.svc.lane.reserve()?;
     let password = policy(ctx).check(raw_password, "password", username.as_str(), email_str)?;
-    // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
-    // unique constraints still decide a race.
-    {
+    // A cheap pre-check spares a bcrypt hash on an obvious conflict (or
+    // recognises a retry); the unique constraints still decide a race.
+    let taken = {
         let mut conn = ctx.pg()?;
-        if let Some(field) = accounts::taken(&mut conn.client, username.as_str(), email_str)? {
-            return Err(AppError::Conflict(field));
-        }
+        accounts::taken(&mut conn.client, username.as_str(), email_str)?
+    };
+    if let Some(field) = taken {
+        return retried(
+            ctx, ticket, field, &username, email_str, &password, &profile,
+        );
     }
     let hash = pw::hash(ctx, ticket, &password)?;
-    let mut conn = ctx.pg()?;
-    let mut tx = conn.client.transaction()?;
     let new = NewAccount {
         username: username.as_str(),
         email: email_str,
@@ -53,18 +55,52 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         state: "active",
         roles: &[],
     };
-    let user_id = match accounts::insert(&mut tx, &new) {
-        Ok(id) => id,
-        Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
-        Err(InsertError::Db(e)) => return Err(e.into()),
-    };
-    // The profile is written before the account commits: if MongoDB fails,
-    // no account exists without the profile its caller asked for.
-    if let Some(profile) = &profile {
-        ctx.svc.mongo.update_profile(user_id, &profile.0)?;
+    match user::create(ctx, &new, Kept::default(), profile.as_ref()) {
+        Ok(id) => Ok(json!({"user_id": id})),
+        Err(AppError::Conflict(field)) => {
+            let ticket = ctx.svc.lane.reserve()?;
+            retried(
+                ctx, ticket, field, &username, email_str, &password, &profile,
+            )
+        }
+        Err(e) => Err(e),
     }
-    tx.commit()?;
-    Ok(json!({"user_id": user_id}))
+}
+
+/// A registration whose username (or email) is taken: if it is this very
+/// registration, made before by a call whose answer was lost (same
+/// username, email and password), it is answered again, its profile written
+/// again; anything else is the conflict.
+fn retried(
+    ctx: &Ctx,
+    ticket: crate::hashlane::Ticket,
+    field: &'static str,
+    username: &Username,
+    email: Option<&str>,
+    password: &crate::domain::Password,
+    profile: &Option<ProfilePatch>,
+) -> Result<Value, AppError> {
+    let creds = {
+        let mut conn = ctx.pg()?;
+        accounts::credentials(&mut conn, username.as_str())?
+    };
+    let same = creds.filter(|c| c.username == username.as_str() && c.email.as_deref() == email);
+    let Some(creds) = same else {
+        return Err(AppError::Conflict(field));
+    };
+    // A password check like a login's, so counted like one: register must
+    // not become a way around the login limits.
+    let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
+    if !pw::verify(ctx, ticket, password, &creds.password_hash)? {
+        return Err(AppError::Conflict(field));
+    }
+    attempt.succeeded(ctx);
+    if let Some(profile) = profile.clone() {
+        let id = creds.id;
+        ctx.mongo(move |m, _| m.update_profile(id, &profile.0))?;
+        user::changed(ctx, id)?;
+    }
+    Ok(json!({"user_id": creds.id}))
 }
 
 pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
@@ -91,18 +127,17 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     }
     attempt.succeeded(ctx);
     let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
-    let revoked = {
-        let mut conn = ctx.pg()?;
-        let mut tx = conn.client.transaction()?;
-        accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
-        // A reset token asked for before the change would undo it.
-        sessions::spend_resets(&mut tx, info.user_id)?;
-        let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
-        tx.commit()?;
-        revoked
-    };
-    session::forget_sessions(ctx, &revoked)?;
-    user::invalidate(ctx, info.user_id);
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
+    // A reset token asked for before the change would undo it.
+    sessions::spend_resets(&mut tx, info.user_id)?;
+    let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
+    cache::commit(
+        &ctx.svc.caches,
+        tx,
+        &Change::revoked(info.user_id, &revoked),
+    )?;
     Ok(json!({"revoked": revoked.len()}))
 }
 
@@ -128,6 +163,10 @@ pub fn request_reset(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     Ok(json!({"user_id": user_id, "reset_token": token.into_string(), "expires_in": ttl}))
 }
 
+/// Checks the token and the new password, hashes it, and only then takes
+/// the token for good, in a short transaction: no connection or lock is
+/// held across zxcvbn or bcrypt. A refused password leaves the token
+/// usable for a second try.
 pub fn reset_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let presented = p.str("reset_token")?;
     let raw_new = p.str("new_password")?.to_string();
@@ -135,24 +174,28 @@ pub fn reset_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         return Err(AppError::Unauthorized);
     }
     let hash = TokenHash::of(presented);
-    let mut conn = ctx.pg()?;
-    let mut tx = conn.client.transaction()?;
-    // Taken inside the transaction: a refused new password rolls it back,
-    // so the token stays usable for a second try.
-    let user_id = sessions::take_reset(&mut tx, &hash)?.ok_or(AppError::Unauthorized)?;
-    let creds = accounts::credentials_by_id(&mut tx, user_id)?.ok_or(AppError::Unauthorized)?;
+    let ticket = ctx.svc.lane.reserve()?;
+    let creds = {
+        let mut conn = ctx.pg()?;
+        let user_id =
+            sessions::peek_reset(&mut conn.client, &hash)?.ok_or(AppError::Unauthorized)?;
+        accounts::credentials_by_id(&mut conn.client, user_id)?.ok_or(AppError::Unauthorized)?
+    };
     let new = policy(ctx).check(
         raw_new,
         "new_password",
         &creds.username,
         creds.email.as_deref(),
     )?;
-    let new_hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
-    accounts::set_password_hash(&mut tx, user_id, &new_hash)?;
-    let revoked = sessions::revoke_all(&mut tx, user_id, None)?;
-    tx.commit()?;
-    drop(conn);
-    session::forget_sessions(ctx, &revoked)?;
-    user::invalidate(ctx, user_id);
+    let new_hash = pw::hash(ctx, ticket, &new)?;
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    // Taken again under a lock: a reset used meanwhile is refused here.
+    if sessions::take_reset(&mut tx, &hash)? != Some(creds.id) {
+        return Err(AppError::Unauthorized);
+    }
+    accounts::set_password_hash(&mut tx, creds.id, &new_hash)?;
+    let revoked = sessions::revoke_all(&mut tx, creds.id, None)?;
+    cache::commit(&ctx.svc.caches, tx, &Change::revoked(creds.id, &revoked))?;
     Ok(json!({"revoked": revoked.len()}))
 }

@@ -3,6 +3,7 @@
 
 use serde_json::{json, Value};
 
+use crate::cache::{self, Change};
 use crate::domain::{pattern_matches, Token, TokenHash, TokenKind};
 use crate::error::AppError;
 use crate::model::session;
@@ -67,28 +68,24 @@ pub fn logout(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         _ => return Ok(json!({"revoked": false})),
     };
     let hash = TokenHash::of(token);
-    let revoked = {
-        let mut conn = ctx.pg()?;
-        match sessions::session_of(&mut conn.client, &hash, refresh)? {
-            Some((session_id, _)) => {
-                sessions::revoke(&mut conn.client, session_id)?.then_some(session_id)
-            }
-            None => None,
-        }
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let revoked = match sessions::session_of(&mut tx, &hash, refresh)? {
+        Some((session_id, _)) => sessions::revoke(&mut tx, session_id)?.then_some(session_id),
+        None => None,
     };
-    if let Some(session_id) = revoked {
-        session::forget_sessions(ctx, &[session_id])?;
-    }
+    let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
+    cache::commit(&ctx.svc.caches, tx, &changes)?;
     Ok(json!({"revoked": revoked.is_some()}))
 }
 
 pub fn logout_all(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let info = session::require(ctx, p.str("token")?)?;
-    let revoked = {
-        let mut conn = ctx.pg()?;
-        sessions::revoke_all(&mut conn.client, info.user_id, None)?
-    };
-    session::forget_sessions(ctx, &revoked)?;
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let revoked = sessions::revoke_all(&mut tx, info.user_id, None)?;
+    let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
+    cache::commit(&ctx.svc.caches, tx, &changes)?;
     Ok(json!({"revoked": revoked.len()}))
 }
 

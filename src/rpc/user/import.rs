@@ -1,9 +1,9 @@
 //! `user.import`: up to 1000 accounts in one call, from plain passwords or
 //! existing bcrypt hashes, keeping the ids they had elsewhere when given
 //! (`user_id`; later ids are allocated above them). Each row is
-//! all-or-nothing (account, roles and profile in one transaction); the batch
-//! is not: a bad row is reported by its index and the others go on. Rows not reached before the deadline are
-//! reported with -32001 and can be sent again.
+//! all-or-nothing (see `model::imported`); the batch is not: a bad row is
+//! reported by its index and the others go on. Rows not reached before the
+//! deadline are reported with -32001 and can be sent again.
 
 use serde_json::{json, Map, Value};
 

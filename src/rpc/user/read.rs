@@ -149,9 +149,7 @@ pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         }
     }
     let events: Vec<Value> = ctx
-        .svc
-        .mongo
-        .recent_events(user_id, limit)?
+        .mongo(move |m, max_time| m.recent_events(user_id, limit, max_time))?
         .into_iter()
         .map(|e| {
             json!({

@@ -1,10 +1,12 @@
 //! Writes: `user.update_profile`, `user.set_state`, `user.grant_role`,
-//! `user.revoke_role`, `user.reset_mfa`. Each changes the source of truth,
-//! then drops every cached copy, then answers with the fresh User.
+//! `user.revoke_role`, `user.reset_mfa`. Each changes the source of truth
+//! and records what changed for the caches in the same transaction
+//! (`cache::commit`), then answers with the fresh User.
 
+use crate::cache::{self, Change};
 use crate::domain::{ProfilePatch, Role, UserState};
 use crate::error::AppError;
-use crate::model::{session, user};
+use crate::model::user;
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::mongo::LoginEvent;
@@ -23,12 +25,12 @@ pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let patch = ProfilePatch::parse(raw, "profile")?;
     {
         let mut conn = ctx.pg()?;
-        if !accounts::touch(&mut conn.client, id)? {
+        if !accounts::exists(&mut conn.client, id)? {
             return Err(AppError::NotFound);
         }
     }
-    ctx.svc.mongo.update_profile(id, &patch.0)?;
-    user::invalidate(ctx, id);
+    ctx.mongo(move |m, _| m.update_profile(id, &patch.0))?;
+    user::changed(ctx, id)?;
     fresh(ctx, id)
 }
 
@@ -36,7 +38,7 @@ pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let state =
         UserState::parse(p.str("state")?).ok_or_else(|| AppError::invalid("state", "invalid"))?;
-    let revoked = {
+    {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
         if !accounts::set_state(&mut tx, id, state.as_str())? {
@@ -47,11 +49,8 @@ pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
         } else {
             sessions::revoke_all(&mut tx, id, None)?
         };
-        tx.commit()?;
-        revoked
-    };
-    session::forget_sessions(ctx, &revoked)?;
-    session::forget_user(ctx, id)?;
+        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+    }
     fresh(ctx, id)
 }
 
@@ -66,26 +65,26 @@ fn role(ctx: &Ctx, p: &Params) -> Result<(i64, Role), AppError> {
 
 /// Grants or revokes a role, then drops every cached copy of the user and
 /// its tokens (they carry its roles), and answers the fresh User.
-fn change_role(
-    ctx: &Ctx,
-    id: i64,
-    role: &Role,
-    change: fn(&mut postgres::Client, i64, &str) -> Result<(), postgres::Error>,
-) -> Result<Output, AppError> {
+fn change_role(ctx: &Ctx, id: i64, role: &Role, grant: bool) -> Result<Output, AppError> {
     {
         let mut conn = ctx.pg()?;
-        if !accounts::exists(&mut conn.client, id)? {
+        let mut tx = conn.client.transaction()?;
+        if !accounts::exists(&mut tx, id)? {
             return Err(AppError::NotFound);
         }
-        change(&mut conn.client, id, role.as_str())?;
+        if grant {
+            accounts::grant_role(&mut tx, id, role.as_str())?;
+        } else {
+            accounts::revoke_role(&mut tx, id, role.as_str())?;
+        }
+        cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
     }
-    session::forget_user(ctx, id)?;
     fresh(ctx, id)
 }
 
 pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let (id, role) = role(ctx, p)?;
-    change_role(ctx, id, &role, accounts::grant_role)
+    change_role(ctx, id, &role, true)
 }
 
 /// A role missing from `[ROLES]` can still be revoked (config may have
@@ -93,7 +92,7 @@ pub fn grant_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
 pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
     let role = Role::parse(p.str("role")?)?;
-    change_role(ctx, id, &role, accounts::revoke_role)
+    change_role(ctx, id, &role, false)
 }
 
 /// An operator removes a lost second factor: the factor, its recovery codes
@@ -101,18 +100,16 @@ pub fn revoke_role(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
 /// (whoever held them may hold the lost device). Recorded in login history.
 pub fn reset_mfa(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let id = p.i64("user_id")?;
-    let (username, revoked) = {
+    let username = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
         mfa::remove(&mut tx, id)?;
         let revoked = sessions::revoke_all(&mut tx, id, None)?;
         accounts::touch(&mut tx, id)?;
-        tx.commit()?;
-        (creds.username, revoked)
+        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+        creds.username
     };
-    session::forget_sessions(ctx, &revoked)?;
-    session::forget_user(ctx, id)?;
     ctx.svc.events.record(LoginEvent {
         user_id: Some(id),
         username,

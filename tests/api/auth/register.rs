@@ -72,6 +72,34 @@ fn register_answers_a_conflict_naming_the_username_or_the_email() {
     assert_eq!(user_count(&app), 1);
 }
 
+/// A caller whose answer was lost (a timeout, a crash after the commit)
+/// sends the same registration again: it must end well, with the account
+/// and its profile there, not as a permanent "username taken".
+#[test]
+fn a_registration_sent_again_is_answered_again_and_its_profile_is_there() {
+    let app = spawn_app();
+    let params = json!({
+        "username": "rita", "password": PASSWORD, "email": "rita@example.com",
+        "profile": {"nickname": "R"},
+    });
+    let first = app.ok("auth.register", params.clone());
+    let again = app.ok("auth.register", params);
+    assert_eq!(again, first);
+    let id = first["user_id"].as_i64().unwrap();
+    let user = app.ok("user.get", json!({"user_id": id}));
+    assert_eq!(user["profile"], json!({"nickname": "R"}));
+    assert_eq!(user_count(&app), 1);
+    // The same username with another password or email is someone else.
+    for other in [
+        json!({"username": "rita", "password": "another fine passphrase 7", "email": "rita@example.com"}),
+        json!({"username": "rita", "password": PASSWORD}),
+    ] {
+        let e = app.err("auth.register", other, -32010);
+        assert_eq!(e["data"], json!({"field": "username"}));
+    }
+    assert_eq!(user_count(&app), 1);
+}
+
 #[test]
 fn register_refuses_passwords_outside_the_policy_naming_field_and_reason() {
     let app = spawn_app();

@@ -71,23 +71,6 @@ pub fn usernames(users: &Value) -> Vec<String> {
         .collect()
 }
 
-/// What Redis holds under `<prefix>user:<id>`, as stored.
-pub fn cached_raw(app: &TestApp, id: i64) -> Option<String> {
-    let mut r = app.redis();
-    redis::cmd("GET")
-        .arg(format!("{}user:{id}", app.prefix))
-        .query(&mut r)
-        .unwrap()
-}
-
-/// The User JSON cached in Redis for `id`, if any (a writer's tombstone,
-/// `-`, holds no User).
-pub fn cached(app: &TestApp, id: i64) -> Option<Value> {
-    cached_raw(app, id)
-        .filter(|s| s != "-")
-        .map(|s| serde_json::from_str(&s).unwrap())
-}
-
 pub fn profile_doc(app: &TestApp, id: i64) -> Option<Document> {
     app.mongo()
         .collection::<Document>("profiles")

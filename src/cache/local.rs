@@ -1,24 +1,28 @@
-//! In-process caches for the hottest reads (token -> session, user -> User),
-//! kept correct across instances: every write that changes what they hold
-//! publishes an invalidation on Redis pub/sub, and each instance drops the
-//! matching entries. While the subscription is down the local caches are
-//! emptied and bypassed, so a missed message can never leave a stale entry.
+//! This process's caches for the hottest reads (token -> session, user ->
+//! User). They are answered from only while the change feed
+//! ([`super::feed`]) is fresh: every entry is dropped when a change to it is
+//! heard, and while the feed has not been read for [`LEASE`] the caches
+//! neither answer nor store, so a missed change can never be served.
 //!
 //! A reader that misses takes `generation()` before fetching and inserts
-//! with `insert_*_if(generation, ..)`: if any invalidation happened in
-//! between, the possibly stale value is not cached.
+//! with `insert_*_if(generation, ..)`: if any change was applied in between,
+//! the possibly stale value is not cached.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::Change;
 use crate::model::user::UserJson;
-use crate::store::redis::Redis;
 
-/// Entries also expire on their own, bounding any staleness.
+/// How long after the snapshot of the last feed read the caches are still
+/// trusted. With the feed read every [`super::feed::INTERVAL`], a revocation
+/// committed anywhere is dropped here, or the caches are off, within this.
+pub const LEASE: Duration = Duration::from_millis(800);
+/// Entries also expire on their own, bounding memory held by idle entries.
 const LOCAL_TTL: Duration = Duration::from_secs(30);
 /// Bounds on memory (a token entry is ~200 bytes, a User ~0.5-5 KiB).
 const MAX_TOKENS: usize = 100_000;
@@ -51,36 +55,23 @@ struct Entry<V> {
     until: Instant,
 }
 
-#[derive(Default)]
 pub struct LocalCaches {
-    enabled: AtomicBool,
+    started: Instant,
+    /// Milliseconds since `started` until which the caches may answer.
+    fresh_until_ms: AtomicU64,
     generation: AtomicU64,
     tokens: Mutex<HashMap<[u8; 32], Entry<Arc<TokenInfo>>>>,
     users: Mutex<HashMap<i64, Entry<Arc<UserJson>>>>,
 }
 
-/// An invalidation message, as published on the channel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Invalidation {
-    Session(i64),
-    User(i64),
-}
-
-impl Invalidation {
-    pub fn encode(self) -> String {
-        match self {
-            Invalidation::Session(id) => format!("s:{id}"),
-            Invalidation::User(id) => format!("u:{id}"),
-        }
-    }
-
-    pub fn decode(text: &str) -> Option<Invalidation> {
-        let (kind, id) = text.split_once(':')?;
-        let id = id.parse().ok()?;
-        match kind {
-            "s" => Some(Invalidation::Session(id)),
-            "u" => Some(Invalidation::User(id)),
-            _ => None,
+impl Default for LocalCaches {
+    fn default() -> LocalCaches {
+        LocalCaches {
+            started: Instant::now(),
+            fresh_until_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(0),
+            tokens: Mutex::default(),
+            users: Mutex::default(),
         }
     }
 }
@@ -108,12 +99,28 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl LocalCaches {
+    fn ms(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.started).as_millis() as u64
+    }
+
+    /// Whether the feed was read recently enough for the caches to answer.
+    pub fn is_fresh(&self) -> bool {
+        self.ms(Instant::now()) < self.fresh_until_ms.load(Ordering::Acquire)
+    }
+
+    /// The feed was read from a snapshot taken after `read_started`, and
+    /// every change it held is applied: trust the caches for a lease.
+    pub fn fresh_as_of(&self, read_started: Instant) {
+        self.fresh_until_ms
+            .fetch_max(self.ms(read_started + LEASE), Ordering::AcqRel);
+    }
+
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
     pub fn token(&self, hash: &[u8; 32], now_s: i64) -> Option<Arc<TokenInfo>> {
-        if !self.enabled.load(Ordering::Acquire) {
+        if !self.is_fresh() {
             return None;
         }
         let map = lock(&self.tokens);
@@ -123,7 +130,7 @@ impl LocalCaches {
 
     pub fn insert_token_if(&self, generation: u64, hash: [u8; 32], info: Arc<TokenInfo>) {
         let mut map = lock(&self.tokens);
-        if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
+        if self.is_fresh() && self.generation() == generation {
             make_room(&mut map, MAX_TOKENS);
             map.insert(
                 hash,
@@ -136,7 +143,7 @@ impl LocalCaches {
     }
 
     pub fn user(&self, id: i64) -> Option<Arc<UserJson>> {
-        if !self.enabled.load(Ordering::Acquire) {
+        if !self.is_fresh() {
             return None;
         }
         let map = lock(&self.users);
@@ -146,7 +153,7 @@ impl LocalCaches {
 
     pub fn insert_user_if(&self, generation: u64, user: Arc<UserJson>) {
         let mut map = lock(&self.users);
-        if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
+        if self.is_fresh() && self.generation() == generation {
             make_room(&mut map, MAX_USERS);
             map.insert(
                 user.user_id,
@@ -161,7 +168,7 @@ impl LocalCaches {
     /// Like [`LocalCaches::insert_user_if`] for many, under one lock.
     pub fn insert_users_if(&self, generation: u64, users: impl Iterator<Item = Arc<UserJson>>) {
         let mut map = lock(&self.users);
-        if self.enabled.load(Ordering::Acquire) && self.generation() == generation {
+        if self.is_fresh() && self.generation() == generation {
             let until = Instant::now() + LOCAL_TTL;
             for user in users {
                 make_room(&mut map, MAX_USERS);
@@ -170,75 +177,33 @@ impl LocalCaches {
         }
     }
 
-    /// Drops what `inv` names. The generation moves first, under both
-    /// locks' protection order, so a concurrent miss cannot re-insert.
-    pub fn apply(&self, inv: Invalidation) {
+    /// Drops what `changes` name. The generation moves while both locks are
+    /// held, so a concurrent miss cannot re-insert what it fetched before.
+    pub fn apply(&self, changes: &[Change]) {
+        if changes.is_empty() {
+            return;
+        }
         let mut tokens = lock(&self.tokens);
         let mut users = lock(&self.users);
         self.generation.fetch_add(1, Ordering::AcqRel);
-        match inv {
-            Invalidation::Session(sid) => tokens.retain(|_, e| e.value.session_id != sid),
-            Invalidation::User(uid) => {
-                tokens.retain(|_, e| e.value.user_id != uid);
-                users.remove(&uid);
+        for change in changes {
+            match *change {
+                Change::Session(sid) => tokens.retain(|_, e| e.value.session_id != sid),
+                Change::User(uid) => {
+                    tokens.retain(|_, e| e.value.user_id != uid);
+                    users.remove(&uid);
+                }
             }
         }
     }
 
-    fn set_enabled(&self, on: bool) {
+    /// Drops everything (the feed may have lost changes).
+    pub fn clear(&self) {
         let mut tokens = lock(&self.tokens);
         let mut users = lock(&self.users);
         self.generation.fetch_add(1, Ordering::AcqRel);
         tokens.clear();
         users.clear();
-        self.enabled.store(on, Ordering::Release);
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.enabled.load(Ordering::Acquire)
-    }
-}
-
-/// Listens on the invalidation channel until `stop` is set. Reconnects on
-/// failure; the caches are off from the moment the link is lost until the
-/// subscription is back.
-pub fn subscribe(caches: Arc<LocalCaches>, redis: Arc<Redis>, stop: Arc<AtomicBool>) {
-    let channel = redis.channel();
-    let mut was_up = true;
-    while !stop.load(Ordering::Acquire) {
-        let result = (|| -> redis::RedisResult<()> {
-            let mut conn = redis.subscriber_connection()?;
-            let mut pubsub = conn.as_pubsub();
-            pubsub.subscribe(&channel)?;
-            // Short, so a stop request is noticed quickly.
-            pubsub.set_read_timeout(Some(Duration::from_millis(100)))?;
-            caches.set_enabled(true);
-            if !was_up {
-                log::info!("invalidation channel subscribed again: local caches on");
-            }
-            was_up = true;
-            while !stop.load(Ordering::Acquire) {
-                match pubsub.get_message() {
-                    Ok(msg) => {
-                        let payload: String = msg.get_payload().unwrap_or_default();
-                        if let Some(inv) = Invalidation::decode(&payload) {
-                            caches.apply(inv);
-                        }
-                    }
-                    Err(e) if e.is_timeout() => continue,
-                    Err(e) => return Err(e),
-                }
-            }
-            Ok(())
-        })();
-        caches.set_enabled(false);
-        if let Err(e) = result {
-            if was_up {
-                log::warn!("invalidation channel lost, local caches off until it is back: {e}");
-            }
-            was_up = false;
-            std::thread::sleep(Duration::from_millis(250));
-        }
     }
 }
 
@@ -256,6 +221,12 @@ mod tests {
             exp: i64::MAX,
             amr: vec!["pwd".into()],
         })
+    }
+
+    fn fresh() -> LocalCaches {
+        let c = LocalCaches::default();
+        c.fresh_as_of(Instant::now());
+        c
     }
 
     #[test]
@@ -278,43 +249,42 @@ mod tests {
     }
 
     #[test]
-    fn invalidations_round_trip_through_text() {
-        for inv in [Invalidation::Session(7), Invalidation::User(-1)] {
-            assert_eq!(Invalidation::decode(&inv.encode()), Some(inv));
-        }
-        assert_eq!(Invalidation::decode("x:1"), None);
-    }
-
-    #[test]
-    fn a_disabled_cache_neither_answers_nor_stores() {
+    fn a_cache_whose_feed_is_stale_neither_answers_nor_stores() {
         let c = LocalCaches::default();
         c.insert_token_if(c.generation(), [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_none());
-        c.set_enabled(true);
+        c.fresh_as_of(Instant::now());
         c.insert_token_if(c.generation(), [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_some());
     }
 
     #[test]
-    fn an_invalidation_during_a_miss_prevents_caching_the_stale_value() {
+    fn a_lease_runs_out_without_a_new_feed_read() {
         let c = LocalCaches::default();
-        c.set_enabled(true);
+        c.fresh_as_of(Instant::now() - LEASE - Duration::from_millis(1));
+        assert!(!c.is_fresh());
+        c.fresh_as_of(Instant::now());
+        assert!(c.is_fresh());
+    }
+
+    #[test]
+    fn a_change_during_a_miss_prevents_caching_the_stale_value() {
+        let c = fresh();
         let g = c.generation();
-        c.apply(Invalidation::Session(1));
+        c.apply(&[Change::Session(1)]);
         c.insert_token_if(g, [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_none());
     }
 
     #[test]
-    fn user_and_session_invalidations_drop_their_tokens() {
-        let c = LocalCaches::default();
-        c.set_enabled(true);
+    fn user_and_session_changes_drop_their_tokens() {
+        let c = fresh();
         c.insert_token_if(c.generation(), [1; 32], info(1, 10));
         c.insert_token_if(c.generation(), [2; 32], info(2, 20));
-        c.apply(Invalidation::Session(1));
+        c.apply(&[Change::Session(1)]);
         assert!(c.token(&[1; 32], 0).is_none());
         assert!(c.token(&[2; 32], 0).is_some());
-        c.apply(Invalidation::User(20));
+        c.apply(&[Change::User(20)]);
         assert!(c.token(&[2; 32], 0).is_none());
     }
 }
