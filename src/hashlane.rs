@@ -206,21 +206,51 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    #[test]
-    fn a_full_lane_refuses_reservations_at_once_and_frees_them_after_use() {
-        let lane = Arc::new(HashLane::start(1, 0, Default::default()));
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// Far longer than any scheduling hiccup: a job parked on a gate holds
+    /// its place (and its worker) until the test opens the gate, and gives
+    /// up by itself after this so a failing test still ends.
+    const HOLD: Duration = Duration::from_secs(30);
+
+    /// Runs, from another thread, a job that signals once it runs and then
+    /// holds the lane's worker until the returned gate is opened (a send or
+    /// a drop). No sleep guesses how long the other thread takes to start.
+    fn occupy(lane: &Arc<HashLane>) -> (Sender<()>, std::thread::JoinHandle<Result<(), AppError>>) {
+        let (running_tx, running_rx) = bounded::<()>(1);
+        let (open, gate) = bounded::<()>(1);
         let busy = {
             let lane = lane.clone();
             std::thread::spawn(move || {
-                lane.reserve()?
-                    .run(deadline, || std::thread::sleep(Duration::from_millis(300)))
+                lane.reserve()?.run(Instant::now() + HOLD * 2, move || {
+                    let _ = running_tx.send(());
+                    let _ = gate.recv_timeout(HOLD);
+                })
             })
         };
-        std::thread::sleep(Duration::from_millis(50));
-        let started = Instant::now();
-        assert!(matches!(lane.reserve(), Err(AppError::Overloaded)));
-        assert!(started.elapsed() < Duration::from_millis(250));
+        assert!(
+            running_rx.recv_timeout(HOLD).is_ok(),
+            "the busy job never ran"
+        );
+        (open, busy)
+    }
+
+    #[test]
+    fn a_full_lane_refuses_reservations_at_once_and_frees_them_after_use() {
+        let lane = Arc::new(HashLane::start(1, 0, Default::default()));
+        let (open, busy) = occupy(&lane);
+        // The only place is held until `open`, that is for HOLD: a reserve
+        // that waited for a place instead of refusing would take that long
+        // (and then succeed). Seconds of slack, not milliseconds, so a
+        // descheduled test thread does not count as waiting.
+        let asked = Instant::now();
+        let refused = lane.reserve();
+        let waited = asked.elapsed();
+        assert!(matches!(refused, Err(AppError::Overloaded)));
+        assert!(
+            waited < Duration::from_secs(5),
+            "reserve waited {waited:?} for a place"
+        );
+        drop(refused);
+        open.send(()).unwrap();
         assert!(busy.join().unwrap().is_ok());
         assert_eq!(lane.in_lane(), 0);
         assert!(lane.reserve().is_ok());
@@ -236,27 +266,25 @@ mod tests {
     #[test]
     fn a_job_past_its_deadline_times_out_and_is_skipped() {
         let lane = HashLane::start(1, 4, Default::default());
+        // The job cannot finish before `run` returns (the gate opens only
+        // after), so the only passing answer is the timeout at the deadline;
+        // a `run` that waited for the job would get its value after HOLD.
+        let (open, gate) = bounded::<()>(1);
         let deadline = Instant::now() + Duration::from_millis(50);
-        let r = lane
-            .reserve()
-            .unwrap()
-            .run(deadline, || std::thread::sleep(Duration::from_millis(200)));
+        let r = lane.reserve().unwrap().run(deadline, move || {
+            let _ = gate.recv_timeout(HOLD);
+        });
         assert!(matches!(r, Err(AppError::Timeout)));
+        drop(open);
     }
 
     #[test]
     fn a_job_whose_deadline_passed_in_the_queue_is_never_started() {
         use std::sync::atomic::AtomicBool;
         let lane = Arc::new(HashLane::start(1, 4, Default::default()));
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let busy = {
-            let lane = lane.clone();
-            std::thread::spawn(move || {
-                lane.reserve()?
-                    .run(deadline, || std::thread::sleep(Duration::from_millis(300)))
-            })
-        };
-        std::thread::sleep(Duration::from_millis(50));
+        // The only worker is held until `run` below has returned, so the
+        // short job is still queued when its deadline passes.
+        let (open, busy) = occupy(&lane);
         let started = Arc::new(AtomicBool::new(false));
         let flag = started.clone();
         let short = Instant::now() + Duration::from_millis(50);
@@ -264,11 +292,14 @@ mod tests {
             flag.store(true, Ordering::SeqCst);
         });
         assert!(matches!(r, Err(AppError::Timeout)));
+        open.send(()).unwrap();
         assert!(busy.join().unwrap().is_ok());
         // The lane is idle again, so the skipped job has been taken off it.
-        while lane.in_lane() > 0 {
+        let until = Instant::now() + HOLD;
+        while lane.in_lane() > 0 && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(10));
         }
+        assert_eq!(lane.in_lane(), 0, "the skipped job kept its place");
         assert!(!started.load(Ordering::SeqCst));
     }
 }
