@@ -210,21 +210,39 @@ fn sessions_lists_live_sessions_newest_first_marking_the_current_one() {
 
 #[test]
 fn expired_tokens_are_inactive_and_an_expired_refresh_token_is_refused() {
+    // Seconds, not one: expiry is compared in whole seconds, so a token
+    // lives at least ACCESS_TTL_S - 1 s, and a busy machine must have time
+    // to check it once while it is surely alive.
     let app = spawn_with(Options {
-        ini: "[AUTH]\nACCESS_TTL_S = 1\nREFRESH_TTL_S = 2\n".into(),
+        ini: "[AUTH]\nACCESS_TTL_S = 4\nREFRESH_TTL_S = 5\n".into(),
         ..Options::default()
     });
-    let (_, t) = app.register_and_login("alice");
-    assert_eq!(t["expires_in"], 1);
-    assert_eq!(t["refresh_expires_in"], 2);
-    assert!(is_active(&app, access(&t)));
+    app.register("alice");
+    // A check answered within SURELY_ALIVE of asking for the login was
+    // made while the token had a second or more to live, so it must say
+    // active; a slower answer proves nothing either way, and the test
+    // takes a fresh login instead of skipping the check.
+    const SURELY_ALIVE: Duration = Duration::from_secs(3);
+    let t = (0..5)
+        .find_map(|_| {
+            let asked = std::time::Instant::now();
+            let t = login(&app, "alice");
+            let active = is_active(&app, access(&t));
+            (asked.elapsed() < SURELY_ALIVE).then(|| {
+                assert!(active, "an access token was inactive before ACCESS_TTL_S");
+                t
+            })
+        })
+        .expect("five login + introspect round trips each took over 3 s");
+    assert_eq!(t["expires_in"], 4);
+    assert_eq!(t["refresh_expires_in"], 5);
 
-    let expired = app.eventually(Duration::from_secs(5), || !is_active(&app, access(&t)));
+    let expired = app.eventually(Duration::from_secs(10), || !is_active(&app, access(&t)));
     assert!(expired, "an access token outlived ACCESS_TTL_S");
     app.err("auth.sessions", json!({"token": access(&t)}), -32030);
 
     // Polled in PostgreSQL, not by refreshing (which would spend it).
-    let lapsed = app.eventually(Duration::from_secs(5), || {
+    let lapsed = app.eventually(Duration::from_secs(10), || {
         app.pg()
             .query_one(
                 "SELECT expires_at <= now() FROM refresh_tokens WHERE token_hash = $1",
