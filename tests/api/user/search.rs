@@ -276,3 +276,40 @@ fn search_pages_have_no_duplicates_or_gaps_while_accounts_are_inserted() {
         .get(0);
     assert!(listed.len() as i64 <= in_db);
 }
+
+/// A common prefix (2,000+ matches) is searched by walking ids in order, a
+/// rare one through the prefix indexes (`store::accounts::SEARCH_SPARSE`):
+/// both give the same pages, in id order, without gaps or repeats.
+#[test]
+fn common_and_rare_prefixes_page_through_in_id_order() {
+    let app = spawn_app();
+    let mut pg = app.pg();
+    pg.batch_execute(
+        "INSERT INTO users (username, email, password_hash) \
+         SELECT 'many' || i, 'many' || i || '@example.com', 'x' FROM generate_series(1, 1200) i; \
+         ANALYZE users;",
+    )
+    .unwrap();
+    for (query, expected) in [("many", 1200usize), ("many119", 11)] {
+        let (mut seen, mut cursor, mut last) = (Vec::new(), Value::Null, 0);
+        loop {
+            let mut params = json!({"query": query, "limit": 100});
+            if !cursor.is_null() {
+                params["cursor"] = cursor.clone();
+            }
+            let page = app.ok("user.search", params);
+            for u in page["users"].as_array().unwrap() {
+                let id = id_of(u);
+                assert!(id > last, "{query}: id {id} after {last}");
+                assert!(u["username"].as_str().unwrap().starts_with(query));
+                last = id;
+                seen.push(id);
+            }
+            cursor = page["next_cursor"].clone();
+            if cursor.is_null() {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), expected, "{query}");
+    }
+}
