@@ -7,6 +7,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+mod edge;
+use edge::render_edge;
+pub use edge::EdgeCounts;
+
 /// Every outcome label a call can end with ("ok" or an error's label).
 pub const OUTCOMES: &[&str] = &[
     "ok",
@@ -79,20 +83,6 @@ pub struct Gauges {
     /// Login limits kept in this instance's memory (Redis unreachable).
     pub login_limiter_local: bool,
     pub edge: EdgeCounts,
-}
-
-/// What the connection edge (the patched tiny_http) did, since start.
-#[derive(Default)]
-pub struct EdgeCounts {
-    pub open: u64,
-    pub refused: u64,
-    pub header_timeouts: u64,
-    pub body_timeouts: u64,
-    pub headers_too_large: u64,
-    pub bodies_too_large: u64,
-    pub bodies_refused: u64,
-    pub idle_closed: u64,
-    pub accept_errors: u64,
 }
 
 impl Metrics {
@@ -307,71 +297,6 @@ impl Metrics {
             1 - local
         );
         out
-    }
-}
-
-fn render_edge(out: &mut String, e: &EdgeCounts) {
-    let lines = [
-        (
-            "profiteer_connections_open",
-            "gauge",
-            "HTTP connections open now.",
-            e.open,
-        ),
-        (
-            "profiteer_connections_refused_total",
-            "counter",
-            "Connections closed at accept: MAX_CONNECTIONS were open.",
-            e.refused,
-        ),
-        (
-            "profiteer_header_timeouts_total",
-            "counter",
-            "408: request line and headers not in within HEADER_TIMEOUT_MS.",
-            e.header_timeouts,
-        ),
-        (
-            "profiteer_body_timeouts_total",
-            "counter",
-            "408: body not in within REQUEST_TIMEOUT_MS of its headers.",
-            e.body_timeouts,
-        ),
-        (
-            "profiteer_headers_too_large_total",
-            "counter",
-            "431 (or 414): a header line over 8 KiB or headers over 64 KiB.",
-            e.headers_too_large,
-        ),
-        (
-            "profiteer_body_too_large_total",
-            "counter",
-            "413: a body over MAX_BODY_BYTES.",
-            e.bodies_too_large,
-        ),
-        (
-            "profiteer_bodies_refused_total",
-            "counter",
-            "Expect: 100-continue bodies not wanted (answered without them).",
-            e.bodies_refused,
-        ),
-        (
-            "profiteer_keepalive_closed_total",
-            "counter",
-            "Idle keep-alive connections closed after KEEPALIVE_S.",
-            e.idle_closed,
-        ),
-        (
-            "profiteer_accept_errors_total",
-            "counter",
-            "Failed accepts (e.g. EMFILE), each followed by a short pause.",
-            e.accept_errors,
-        ),
-    ];
-    for (name, kind, help, value) in lines {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
     }
 }
 

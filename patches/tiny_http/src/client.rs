@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use chunked_transfer::Decoder;
 
-use crate::common::{HTTPVersion, Header, Method, StatusCode};
+use crate::common::{Header, StatusCode};
 use crate::connection::Connection;
+use crate::head::{find, framing, parse_request_line, wants_close, Framing};
 use crate::limits::{EdgeStats, Limits};
 use crate::request::{new_request, ResponseSink};
 use crate::Request;
@@ -30,14 +31,6 @@ enum Fail {
     Answer(u16),
     /// Close without a word: the client left, idled out, or cannot be written to.
     Close,
-}
-
-/// How the body of a request is framed.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    None,
-    Length(usize),
-    Chunked,
 }
 
 /// Marks a body that passed `max_body_bytes` (or its wire budget).
@@ -187,7 +180,7 @@ impl Client<'_> {
             return Err(Fail::Answer(505));
         }
         let mut close_after = wants_close(&headers, &version);
-        let framing = framing(&headers)?;
+        let framing = framing(&headers).map_err(|()| Fail::Answer(400))?;
         if framing == Framing::Chunked && find(&headers, "Content-Length").is_some() {
             // RFC 7230 3.3.3: chunked wins, and the connection must close.
             close_after = true;
@@ -381,87 +374,5 @@ impl Read for Wire<'_, '_> {
         self.client.reader.consume(n);
         self.budget -= n;
         Ok(n)
-    }
-}
-
-fn find<'h>(headers: &'h [Header], name: &'static str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|h| h.field.equiv(name))
-        .map(|h| h.value.as_str())
-}
-
-/// Content-Length or chunked. Several Content-Length values that disagree,
-/// or one that is not a number, are refused (400): a proxy in front might
-/// read them differently (request smuggling).
-fn framing(headers: &[Header]) -> Result<Framing, Fail> {
-    if find(headers, "Transfer-Encoding").is_some() {
-        // Only "chunked" is decoded (RFC 7230 3.3.1: it is always last).
-        return Ok(Framing::Chunked);
-    }
-    let mut length = None;
-    for h in headers.iter().filter(|h| h.field.equiv("Content-Length")) {
-        let n: usize = h
-            .value
-            .as_str()
-            .trim()
-            .parse()
-            .map_err(|_| Fail::Answer(400))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(Fail::Answer(400));
-        }
-        length = Some(n);
-    }
-    Ok(match length {
-        None | Some(0) => Framing::None,
-        Some(n) => Framing::Length(n),
-    })
-}
-
-/// Whether this request is the connection's last (upstream's rule).
-fn wants_close(headers: &[Header], version: &HTTPVersion) -> bool {
-    let connection = find(headers, "Connection").map(|v| v.to_ascii_lowercase());
-    match connection {
-        Some(ref v) if v.contains("close") => true,
-        Some(ref v) if v.contains("upgrade") => true,
-        Some(ref v) => !v.contains("keep-alive") && *version == HTTPVersion(1, 0),
-        None => *version == HTTPVersion(1, 0),
-    }
-}
-
-/// Parses a "HTTP/1.1" string.
-fn parse_http_version(version: &str) -> Option<HTTPVersion> {
-    let (major, minor) = match version {
-        "HTTP/0.9" => (0, 9),
-        "HTTP/1.0" => (1, 0),
-        "HTTP/1.1" => (1, 1),
-        "HTTP/2.0" => (2, 0),
-        "HTTP/3.0" => (3, 0),
-        _ => return None,
-    };
-    Some(HTTPVersion(major, minor))
-}
-
-/// Parses the request line of the request, eg. `GET / HTTP/1.1`.
-fn parse_request_line(line: &str) -> Option<(Method, String, HTTPVersion)> {
-    let mut parts = line.trim().split(' ');
-    let method = parts.next()?.parse().ok()?;
-    let path = parts.next()?.to_owned();
-    let version = parse_http_version(parts.next()?)?;
-    Some((method, path, version))
-}
-
-#[cfg(test)]
-mod test {
-    #[test]
-    fn test_parse_request_line() {
-        let (method, path, ver) = super::parse_request_line("GET /hello HTTP/1.1").unwrap();
-
-        assert!(method == crate::Method::Get);
-        assert!(path == "/hello");
-        assert!(ver == crate::common::HTTPVersion(1, 1));
-
-        assert!(super::parse_request_line("GET /hello").is_none());
-        assert!(super::parse_request_line("qsd qsd qsd").is_none());
     }
 }

@@ -121,6 +121,7 @@ pub use test::TestRequest;
 mod client;
 mod common;
 mod connection;
+mod head;
 mod limits;
 mod request;
 mod response;
