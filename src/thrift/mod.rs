@@ -91,9 +91,10 @@ impl ThriftServer {
         self.addr
     }
 
-    /// Stops accepting and closes every connection: a call in progress
-    /// still runs on its worker, but its answer is not sent. Returns once
-    /// every connection thread has ended (they hold the work queue).
+    /// Stops accepting and ends every connection's reading side: idle
+    /// connections close at once, a call in progress still runs and its
+    /// answer is sent, then that connection closes. Returns once every
+    /// connection thread has ended (they hold the work queue).
     pub fn shutdown(mut self) {
         self.shared.stop.store(true, Ordering::Release);
         // Wake the acceptor with a connection of our own.
@@ -111,7 +112,7 @@ impl ThriftServer {
             let _ = a.join();
         }
         for stream in self.shared.lock_open().values() {
-            let _ = stream.shutdown(Shutdown::Both);
+            let _ = stream.shutdown(Shutdown::Read);
         }
         // A reader waiting for a worker's answer gives up at its deadline.
         let until = Instant::now() + self.shared.svc.config.server.request_timeout * 2;

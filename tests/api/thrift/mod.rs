@@ -184,3 +184,21 @@ fn without_a_thrift_port_nothing_is_served_beyond_http() {
     let app = spawn_app();
     assert!(!app.logs().contains("thrift UserService at"));
 }
+
+#[test]
+fn sigterm_with_thrift_connections_open_still_exits_cleanly() {
+    let (mut app, addr) = spawn_thrift("");
+    // One idle connection, one in the middle of a call's bytes.
+    let idle = std::net::TcpStream::connect(addr).unwrap();
+    let mut half = std::net::TcpStream::connect(addr).unwrap();
+    half.write_all(&[0x80, 0x01, 0x00, 0x01]).unwrap();
+    assert_eq!(
+        old_client(addr, &[json!({"call": "ping"})]),
+        [json!({"ok": "pong"})]
+    );
+    let started = std::time::Instant::now();
+    let status = app.stop().unwrap();
+    assert!(status.success(), "{status:?}\n{}", app.logs());
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    drop((idle, half));
+}
