@@ -12,11 +12,21 @@ function request()
   return rpc("user.import", '{"users":[{"user_id":' .. id .. ',"username":"user_' .. id ..
     '","password":"' .. os.getenv("BENCH_PASSWORD") .. '"}]}')
 end
+-- BENCH_BACKOFF_MS: a caller that waits that long after a refused row
+-- (0, the default: it sends the next call at once).
+local backoff = env_int("BENCH_BACKOFF_MS", 0)
+local wait = 0
+function delay()
+  local w = wait
+  wait = 0
+  return w
+end
 local counted = response
 function response(status, headers, body)
   counted(status, headers, body)
   if status == 200 and not string.find(body, '"imported":1', 1, true) and
      not string.find(body, '"error"', 1, true) then
     rpc_errors = rpc_errors + 1
+    wait = backoff
   end
 end
