@@ -169,6 +169,57 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
     Ok(assembled.into_iter().map(|u| (u.user_id, u)).collect())
 }
 
+/// The Users of accounts just read from PostgreSQL (`user.search`), in
+/// their order: cached ones as cached, the others assembled from these rows
+/// and their profiles (one MongoDB find) without asking PostgreSQL again.
+/// `generation` was taken before the rows were read, so a row that a change
+/// made stale meanwhile is answered but not cached.
+pub fn from_accounts(
+    ctx: &Ctx,
+    generation: u64,
+    accounts: Vec<Account>,
+) -> Result<Vec<Arc<UserJson>>, AppError> {
+    let svc = ctx.svc;
+    let mut users = Vec::with_capacity(accounts.len());
+    let mut missing = Vec::new();
+    for (i, account) in accounts.into_iter().enumerate() {
+        match svc.caches.user(account.id) {
+            Some(user) => users.push(Some(user)),
+            None => {
+                users.push(None);
+                missing.push((i, account));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        let wanted: Vec<i64> = missing.iter().map(|(_, a)| a.id).collect();
+        let profiles = ctx.start_mongo(move |m, max_time| m.profiles(&wanted, max_time));
+        let mut profiles = match profiles.wait() {
+            Ok(p) => Some(p),
+            Err(e) => {
+                log::warn!(
+                    "rid={} profiles not read, answering without them: {e:?}",
+                    ctx.rid
+                );
+                None
+            }
+        };
+        let mut assembled = Vec::with_capacity(missing.len());
+        for (i, account) in missing {
+            let user = Arc::new(UserJson::of(&assemble(account, profiles.as_mut()))?);
+            assembled.push(user.clone());
+            if let Some(slot) = users.get_mut(i) {
+                *slot = Some(user);
+            }
+        }
+        if profiles.is_some() {
+            svc.caches
+                .insert_users_if(generation, assembled.into_iter());
+        }
+    }
+    Ok(users.into_iter().flatten().collect())
+}
+
 /// Creates an account with its profile; its id. The id is settled first
 /// (`kept.id`, or one taken from the sequence) and the profile written under
 /// it before the account exists, so no account is ever without the profile

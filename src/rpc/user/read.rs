@@ -124,6 +124,8 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
         after_id,
         limit: limit + 1,
     };
+    // Before the rows are read: see `user::from_accounts`.
+    let generation = ctx.svc.caches.generation();
     let mut accounts = {
         let mut conn = ctx.pg()?;
         accounts::search(&mut conn.client, &search)?
@@ -133,9 +135,7 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let next_cursor = more
         .then(|| accounts.last().map(|a| a.id.to_string()))
         .flatten();
-    let ids: Vec<i64> = accounts.iter().map(|a| a.id).collect();
-    let mut found = user::get_many(ctx, &ids)?;
-    let users: Vec<Arc<UserJson>> = ids.iter().filter_map(|id| found.remove(id)).collect();
+    let users = user::from_accounts(ctx, generation, accounts)?;
     Ok(users_object(&users, "next_cursor", &json!(next_cursor)))
 }
 
