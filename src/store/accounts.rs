@@ -111,10 +111,11 @@ const SEARCH_SPARSE: &str = concat!(
 /// At this many matches (usernames and emails counted apart) a prefix is
 /// common: the walk in id order meets a page of them soon, and fetching and
 /// sorting them all would cost more. Counted along each prefix index in its
-/// own order (`USING ~<~`), so the count stops at the cap: ~1-7 ms on the
+/// own order (`USING ~<~`), so the count stops at the cap: a few ms on the
 /// 1,000,000 accounts, where a plain count chose bitmaps or a sequential scan
-/// and took up to 63 ms for `bench_5`.
-const COMMON_PREFIX: i64 = 2000;
+/// and took up to 63 ms for `bench_5`. At 2,000 the three-digit prefixes
+/// (1,111 accounts, 2,222 counted) still walked, up to 35 ms each.
+const COMMON_PREFIX: i64 = 4000;
 const COUNT_PREFIX: &str = "SELECT \
      (SELECT count(*) FROM (SELECT 1 FROM users WHERE username LIKE $1 \
          ORDER BY username USING ~<~ LIMIT $2) a) + \

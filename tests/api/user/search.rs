@@ -277,7 +277,7 @@ fn search_pages_have_no_duplicates_or_gaps_while_accounts_are_inserted() {
     assert!(listed.len() as i64 <= in_db);
 }
 
-/// A common prefix (2,000+ matches) is searched by walking ids in order, a
+/// A common prefix (4,000+ matches, usernames and emails counted apart) is searched by walking ids in order, a
 /// rare one through the prefix indexes (`store::accounts::SEARCH_SPARSE`):
 /// both give the same pages, in id order, without gaps or repeats.
 #[test]
@@ -286,11 +286,11 @@ fn common_and_rare_prefixes_page_through_in_id_order() {
     let mut pg = app.pg();
     pg.batch_execute(
         "INSERT INTO users (username, email, password_hash) \
-         SELECT 'many' || i, 'many' || i || '@example.com', 'x' FROM generate_series(1, 1200) i; \
+         SELECT 'many' || i, 'many' || i || '@example.com', 'x' FROM generate_series(1, 2200) i; \
          ANALYZE users;",
     )
     .unwrap();
-    for (query, expected) in [("many", 1200usize), ("many119", 11)] {
+    for (query, expected) in [("many", 2200usize), ("many119", 11)] {
         let (mut seen, mut cursor, mut last) = (Vec::new(), Value::Null, 0);
         loop {
             let mut params = json!({"query": query, "limit": 100});
