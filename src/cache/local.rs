@@ -223,9 +223,16 @@ mod tests {
         })
     }
 
+    /// A feed read dated an hour ahead: its lease cannot run out while a
+    /// test that is about changes, not leases, runs on a busy machine (a
+    /// real read's 800 ms can).
+    fn far_read() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
     fn fresh() -> LocalCaches {
         let c = LocalCaches::default();
-        c.fresh_as_of(Instant::now());
+        c.fresh_as_of(far_read());
         c
     }
 
@@ -253,7 +260,7 @@ mod tests {
         let c = LocalCaches::default();
         c.insert_token_if(c.generation(), [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_none());
-        c.fresh_as_of(Instant::now());
+        c.fresh_as_of(far_read());
         c.insert_token_if(c.generation(), [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_some());
     }
@@ -263,8 +270,18 @@ mod tests {
         let c = LocalCaches::default();
         c.fresh_as_of(Instant::now() - LEASE - Duration::from_millis(1));
         assert!(!c.is_fresh());
-        c.fresh_as_of(Instant::now());
-        assert!(c.is_fresh());
+        // A read just now makes it fresh, if checked within the lease; a
+        // check that a descheduled thread made later proves nothing, so
+        // that read is taken again.
+        let checked_in_time = (0..5).any(|_| {
+            let read = Instant::now();
+            c.fresh_as_of(read);
+            let fresh = c.is_fresh();
+            let in_time = read.elapsed() < LEASE;
+            assert!(fresh || !in_time, "a read just now left the cache stale");
+            in_time
+        });
+        assert!(checked_in_time, "five checks each came after the lease");
     }
 
     #[test]
