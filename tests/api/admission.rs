@@ -111,16 +111,28 @@ fn a_full_queue_is_refused_at_once_with_overloaded() {
 
 #[test]
 fn a_request_that_waited_past_its_deadline_is_refused_without_running() {
+    // Seconds, so the holder itself reaches the lock in time on a busy
+    // machine.
+    let timeout = Duration::from_secs(2);
     let app = spawn_with(Options {
-        ini: "[SERVER]\nWORKERS = 1\nQUEUE_DEPTH = 8\nREQUEST_TIMEOUT_MS = 500\n".into(),
+        ini: format!(
+            "[SERVER]\nWORKERS = 1\nQUEUE_DEPTH = 8\nREQUEST_TIMEOUT_MS = {}\n",
+            timeout.as_millis()
+        ),
         ..Default::default()
     });
     let holder = hold_worker(&app);
-    std::thread::sleep(Duration::from_millis(200));
     let body = json!({"jsonrpc":"2.0","method":"auth.register","id":1,
         "params":{"username":"too_late","password":PASSWORD}});
     let mut late = send(&app, &body.to_string());
-    std::thread::sleep(Duration::from_millis(800));
+    // Queued means its clock runs: from here a sleep longer than the
+    // timeout surely outlasts its deadline, however late the request
+    // reached the queue (a fixed sleep from sending it did not).
+    assert!(app.eventually(Duration::from_secs(10), || metric(
+        &app,
+        "profiteer_queue_depth"
+    ) == 1.0));
+    std::thread::sleep(timeout + Duration::from_millis(500));
     holder.finish();
     let late = read_response(&mut late);
     assert_eq!(late.status, 503);
