@@ -87,7 +87,6 @@ fn a_full_queue_is_refused_at_once_with_overloaded() {
         &app,
         "profiteer_queue_depth"
     ) == 0.0));
-    std::thread::sleep(Duration::from_millis(200)); // let the worker take it
     let mut queued = send(&app, PING);
     assert!(app.eventually(Duration::from_secs(10), || metric(
         &app,
@@ -99,7 +98,7 @@ fn a_full_queue_is_refused_at_once_with_overloaded() {
     assert_eq!(shed.status, 503);
     assert_eq!(shed.json()["error"]["code"], -32002);
     assert!(
-        started.elapsed() < Duration::from_secs(2),
+        started.elapsed() < Duration::from_secs(5),
         "shedding must not wait"
     );
     assert_eq!(metric(&app, "profiteer_shed_total"), 1.0);
