@@ -274,8 +274,15 @@ mod tests {
                 let (c, fetches) = (c.clone(), fetches.clone());
                 std::thread::spawn(move || {
                     let fetch = |keys: &[i64], _| {
-                        fetches.fetch_add(1, Ordering::SeqCst);
-                        std::thread::sleep(Duration::from_millis(50));
+                        // The first fetch lasts until the 15 other callers
+                        // have queued behind it (not a fixed 50 ms that a
+                        // slow thread start could outlast).
+                        if fetches.fetch_add(1, Ordering::SeqCst) == 0 {
+                            let until = Instant::now() + Duration::from_secs(30);
+                            while lock(&c.queue).waiting.len() < 15 && Instant::now() < until {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                        }
                         Ok(keys.iter().map(|k| (*k, -k)).collect())
                     };
                     let found = c.get(vec![i, 100 + i], soon(), &fetch);
@@ -287,10 +294,10 @@ mod tests {
             let (i, found) = t.join().unwrap_or_default();
             assert_eq!(found, HashMap::from([(i, -i), (100 + i, -100 - i)]));
         }
-        // One fetch at a time and 50 ms each: 16 callers one by one would
-        // take 16 fetches; queued callers share theirs.
+        // One fetch at a time: the first caller's, then one for the 15
+        // that queued behind it (one by one would be 16).
         let n = fetches.load(Ordering::SeqCst);
-        assert!(n < 16, "{n} fetches for 16 callers");
+        assert_eq!(n, 2, "{n} fetches for 16 callers");
     }
 
     #[test]
