@@ -65,6 +65,11 @@ impl App {
             let pg_config = pg::client_config(&config.pg)?;
             move || cache::feed::run(caches, pg_config, stop)
         })?;
+        background.push(spawn("retention", {
+            let (pool, mongo, stop) = (pg.clone(), mongo.clone(), stop.clone());
+            let cfg = config.retention.clone();
+            move || crate::retention::run(pool, mongo, cfg, stop)
+        })?);
         background.push(spawn("mongo-indexes", {
             let (mongo, stop) = (mongo.clone(), stop.clone());
             move || ensure_indexes(&mongo, &stop)
@@ -95,6 +100,7 @@ impl App {
             .build()
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
         let svc = Arc::new(Services {
+            draining: Default::default(),
             lane,
             login_limits: Default::default(),
             token_calls,
@@ -146,6 +152,19 @@ impl App {
 
     /// Stops accepting, finishes queued and in-flight requests, writes the
     /// queued login events, stops the background threads.
+    /// SIGTERM's first step: `/readyz` turns 503 at once so a balancer
+    /// stops sending, while requests are still served for `[SERVER]
+    /// DRAIN_S`; then [`App::shutdown`].
+    pub fn drain(&self) {
+        self.svc.draining.store(true, Ordering::Release);
+        let drain = self.svc.config.server.drain;
+        log::info!(
+            "draining: /readyz answers 503, serving on for {} s",
+            drain.as_secs_f64()
+        );
+        std::thread::sleep(drain);
+    }
+
     pub fn shutdown(self) {
         if let Some(thrift) = self.thrift {
             thrift.shutdown();

@@ -20,6 +20,7 @@ pub mod logging;
 pub mod metrics;
 pub mod mfa;
 pub mod model;
+pub mod retention;
 pub mod rpc;
 pub mod services;
 pub mod store;

@@ -255,13 +255,13 @@ impl Metrics {
             (
                 "profiteer_login_events_dropped_total",
                 "counter",
-                "Login events dropped: queue full.",
+                "Login events never written: queue or retry buffer full.",
                 g.events_dropped.to_string(),
             ),
             (
                 "profiteer_login_events_failed_total",
                 "counter",
-                "Login events MongoDB refused.",
+                "Failed attempts to write login events (their events are retried).",
                 g.events_failed.to_string(),
             ),
         ];

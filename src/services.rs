@@ -24,6 +24,8 @@ use crate::window::WindowCounter;
 const MONGO_MARGIN: Duration = Duration::from_millis(250);
 
 pub struct Services {
+    /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
+    pub draining: std::sync::atomic::AtomicBool,
     pub config: Config,
     pub pg: pg::Pool,
     pub redis: Arc<Redis>,
@@ -139,6 +141,7 @@ impl Services {
         let mongo = Arc::new(Mongo::connect(&config.mongo).unwrap());
         let token_calls = Arc::new(WindowCounter::default());
         Services {
+            draining: Default::default(),
             pg: pg::build_pool(&config.pg).unwrap(),
             redis: Arc::new(Redis::connect(&config.redis).unwrap()),
             events: EventWriter::start(mongo.clone()),

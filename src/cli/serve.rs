@@ -1,5 +1,6 @@
 //! No subcommand: start the service and stop it cleanly on SIGTERM or
-//! SIGINT (in-flight work finishes, exit 0).
+//! SIGINT: `/readyz` turns 503, requests are still served for `[SERVER]
+//! DRAIN_S`, then the listener closes and in-flight work finishes (exit 0).
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -15,8 +16,9 @@ pub fn run(config: Config) -> Result<(), Failure> {
     let app = App::build(config).map_err(Failure::Refused)?;
     log::info!("listening on {}", app.addr());
     if let Some(signal) = signals.forever().next() {
-        log::info!("signal {signal}: finishing in-flight requests, then stopping");
+        log::info!("signal {signal}: draining, then stopping");
     }
+    app.drain();
     app.shutdown();
     log::info!("stopped");
     Ok(())

@@ -18,6 +18,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub auth: AuthConfig,
     pub thrift: ThriftConfig,
+    pub retention: RetentionConfig,
     /// role -> permission patterns (`*`, `post:*`, `user:read`).
     pub roles: BTreeMap<String, Vec<String>>,
     /// Callers allowed to use the service; empty means no caller key is asked.
@@ -30,6 +31,8 @@ pub struct Config {
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
+    /// SIGTERM to closing the listener: `/readyz` 503, requests still served.
+    pub drain: Duration,
     pub host: String,
     pub port: u16,
     pub workers: usize,
@@ -121,6 +124,16 @@ pub struct ThriftConfig {
     pub idle: Duration,
 }
 
+/// `[RETENTION]`: how long dead rows are kept before the retention job
+/// deletes them.
+#[derive(Debug, Clone)]
+pub struct RetentionConfig {
+    /// Expired or revoked sessions and tokens, spent or expired reset tokens.
+    pub sessions: Duration,
+    /// Login events (a MongoDB TTL index on `at`).
+    pub login_events: Duration,
+}
+
 /// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
 /// method patterns it may call.
 #[derive(Clone)]
@@ -156,7 +169,15 @@ const ENV_PREFIX: &str = "PROFITEER_";
 
 /// Sections whose keys are fixed names (upper case in the file).
 const KEYED_SECTIONS: &[&str] = &[
-    "ENV", "SERVER", "PG", "MONGO", "REDIS", "AUTH", "THRIFT", "GEVENT",
+    "ENV",
+    "SERVER",
+    "PG",
+    "MONGO",
+    "REDIS",
+    "AUTH",
+    "THRIFT",
+    "RETENTION",
+    "GEVENT",
 ];
 /// Sections whose keys are free names chosen by the operator.
 const NAMED_SECTIONS: &[&str] = &["ROLES", "CLIENTS"];
@@ -442,6 +463,9 @@ mod tests {
             "HEADER_TIMEOUT_MS",
             "KEEPALIVE_S",
             "ACCESS_LOG",
+            "DRAIN_S",
+            "SESSIONS_DAYS",
+            "LOGIN_EVENTS_DAYS",
             "PG_URI",
             "PG_POOL_SIZE",
             "PG_POOL_TIMEOUT",

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::{
     AuthConfig, ClientKey, Config, ConfigError, Effective, MfaKey, MongoConfig, PgConfig, Raw,
-    RedisConfig, ServerConfig, ThriftConfig,
+    RedisConfig, RetentionConfig, ServerConfig, ThriftConfig,
 };
 
 /// Takes keys out of the raw map as they are read, so whatever is left at the
@@ -94,6 +94,27 @@ impl Reader {
         }
         Ok(())
     }
+}
+
+/// A number of `unit`s, fractions allowed, from `min` to `max`, as a
+/// duration of that many units (a unit of a second; callers scale days).
+fn fractional(
+    r: &mut Reader,
+    section: &str,
+    key: &str,
+    default: f64,
+    min: f64,
+    max: f64,
+    unit: &str,
+) -> Result<Duration, ConfigError> {
+    let expect = format!("{unit} from {min} to {max} (fractions allowed)");
+    let value: f64 = r.parsed(section, key, default, &expect)?;
+    if !(min..=max).contains(&value) {
+        return Err(ConfigError(format!(
+            "[{section}] {key} = {value}: expected {expect}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
 fn secs(s: u64) -> Duration {
@@ -199,6 +220,28 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         header_timeout: millis(r.ranged("SERVER", "HEADER_TIMEOUT_MS", 5000, 1, 600_000)?),
         keepalive: secs(r.ranged("SERVER", "KEEPALIVE_S", 30, 1, 86_400)?),
         access_log: r.parsed("SERVER", "ACCESS_LOG", true, "true or false")?,
+        drain: fractional(&mut r, "SERVER", "DRAIN_S", 5.0, 0.0, 300.0, "seconds")?,
+    };
+    // Days may be fractional (0.00001 days is under a second): tests use that.
+    let retention = RetentionConfig {
+        sessions: fractional(
+            &mut r,
+            "RETENTION",
+            "SESSIONS_DAYS",
+            7.0,
+            0.00001,
+            36500.0,
+            "days",
+        )? * 86_400,
+        login_events: fractional(
+            &mut r,
+            "RETENTION",
+            "LOGIN_EVENTS_DAYS",
+            90.0,
+            0.00001,
+            36500.0,
+            "days",
+        )? * 86_400,
     };
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -295,6 +338,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         redis,
         auth,
         thrift,
+        retention,
         roles,
         clients,
         warnings,

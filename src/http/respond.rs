@@ -3,7 +3,7 @@
 
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tiny_http::{EdgeStats, Header, Response};
@@ -111,38 +111,50 @@ impl Reply {
         r
     }
 
-    /// 200 when PostgreSQL, Redis and MongoDB all answer; else 503 naming
-    /// each one that does not (never the error text).
+    /// 503 only while draining or when PostgreSQL cannot be reached: Redis
+    /// or MongoDB down is degraded service, not unready, or a balancer
+    /// would pull every instance at once during an outage the service rides
+    /// out. The body names each dependency's state (never error text).
     pub fn readiness(svc: &Services) -> Reply {
-        let (pg, (redis, mongo)) = std::thread::scope(|s| {
-            let pg = s.spawn(|| {
-                crate::store::pg::get(
-                    &svc.pg,
-                    svc.config
-                        .pg
-                        .pool_timeout
-                        .min(std::time::Duration::from_secs(2)),
-                )
-                .and_then(|mut c| c.client.simple_query("SELECT 1").map_err(AppError::from))
-                .is_ok()
+        let wait = svc.config.pg.pool_timeout.min(Duration::from_secs(2));
+        // MongoDB on a thread of its own, waited for no longer than `wait`:
+        // a stalled server must not hold this side slot.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mongo = svc.mongo.clone();
+        let _ = std::thread::Builder::new()
+            .name("ready-mongo".into())
+            .spawn(move || {
+                let _ = tx.send(mongo.ping().is_ok());
             });
+        let (pg, redis) = std::thread::scope(|s| {
             let redis = s.spawn(|| svc.redis.ping().is_ok());
-            let mongo = svc.mongo.ping().is_ok();
-            (
-                pg.join().unwrap_or(false),
-                (redis.join().unwrap_or(false), mongo),
-            )
+            let pg = crate::store::pg::get(&svc.pg, wait)
+                .and_then(|mut c| c.client.simple_query("SELECT 1").map_err(AppError::from))
+                .is_ok();
+            (pg, redis.join().unwrap_or(false))
         });
-        let failing: Vec<&str> = [("postgres", pg), ("redis", redis), ("mongo", mongo)]
-            .into_iter()
-            .filter(|(_, ok)| !ok)
-            .map(|(name, _)| name)
-            .collect();
-        if failing.is_empty() {
-            Reply::json(200, &json!({"status": "ready"}))
+        let mongo = rx.recv_timeout(wait).unwrap_or(false);
+        let state = |up: bool| if up { "up" } else { "down" };
+        let draining = svc.draining.load(Ordering::Acquire);
+        let status = if draining {
+            "draining"
+        } else if !pg {
+            "unavailable"
+        } else if redis && mongo {
+            "ready"
         } else {
-            Reply::json(503, &json!({"status": "unavailable", "failing": failing}))
-        }
+            "degraded"
+        };
+        let code = if draining || !pg { 503 } else { 200 };
+        Reply::json(
+            code,
+            &json!({
+                "status": status,
+                "postgres": state(pg),
+                "redis": state(redis),
+                "mongo": state(mongo),
+            }),
+        )
     }
 
     /// Sends the reply and writes the access log line.

@@ -130,6 +130,18 @@ CREATE INDEX cache_changes_xid ON cache_changes (xid);
 CREATE INDEX cache_changes_at ON cache_changes (at);
 "#,
     ),
+    (
+        4,
+        r#"
+-- What the retention job (src/retention.rs) looks rows up by.
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+CREATE INDEX sessions_revoked_at ON sessions (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX access_tokens_expires_at ON access_tokens (expires_at);
+CREATE INDEX refresh_tokens_expires_at ON refresh_tokens (expires_at);
+CREATE INDEX password_resets_expires_at ON password_resets (expires_at);
+CREATE INDEX password_resets_used_at ON password_resets (used_at) WHERE used_at IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::sync::{Client, Collection, Database};
@@ -62,6 +63,28 @@ impl Mongo {
             .options(IndexOptions::builder().name("user_at".to_string()).build())
             .build();
         self.events.create_index(model).run().map(|_| ())
+    }
+
+    /// Login events expire `keep` after their `at` (a TTL index). An index
+    /// made with another lifetime is replaced.
+    pub fn ensure_events_ttl(&self, keep: Duration) -> Result<()> {
+        let model = || {
+            IndexModel::builder()
+                .keys(doc! {"at": 1})
+                .options(
+                    IndexOptions::builder()
+                        .name("at_ttl".to_string())
+                        .expire_after(Duration::from_secs(keep.as_secs().max(1)))
+                        .build(),
+                )
+                .build()
+        };
+        if self.events.create_index(model()).run().is_ok() {
+            return Ok(());
+        }
+        // Another lifetime (a changed LOGIN_EVENTS_DAYS): replace it.
+        let _ = self.events.drop_index("at_ttl").run();
+        self.events.create_index(model()).run().map(|_| ())
     }
 
     pub fn ping(&self) -> Result<()> {
@@ -128,12 +151,16 @@ impl Mongo {
             .map(|_| ())
     }
 
-    pub fn insert_events(&self, events: &[LoginEvent]) -> Result<()> {
+    /// Inserts events, each under the `_id` it was given when first queued,
+    /// so a retry after a lost reply stores nothing twice: an id already
+    /// stored counts as written.
+    pub fn insert_events(&self, events: &[(ObjectId, LoginEvent)]) -> Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        let docs = events.iter().map(|e| {
+        let docs = events.iter().map(|(id, e)| {
             doc! {
+                "_id": id,
                 "user_id": e.user_id.map_or(Bson::Null, Bson::Int64),
                 "username": &e.username,
                 "at": mongodb::bson::DateTime::from_millis(e.at_ms),
@@ -143,11 +170,11 @@ impl Mongo {
                 "reason": e.reason.map_or(Bson::Null, |r| Bson::String(r.into())),
             }
         });
-        self.events
-            .insert_many(docs)
-            .ordered(false)
-            .run()
-            .map(|_| ())
+        match self.events.insert_many(docs).ordered(false).run() {
+            Ok(_) => Ok(()),
+            Err(e) if only_duplicates(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The newest `limit` events of a user, newest first.
@@ -201,5 +228,18 @@ fn document_to_json(mut d: Document) -> Map<String, Value> {
     match Bson::Document(d).into_relaxed_extjson() {
         Value::Object(map) => map,
         _ => Map::new(),
+    }
+}
+
+/// Whether every write error of an insert is a duplicate `_id` (code 11000).
+fn only_duplicates(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::InsertMany(m) => {
+            m.write_concern_error.is_none()
+                && m.write_errors
+                    .as_ref()
+                    .is_some_and(|w| !w.is_empty() && w.iter().all(|w| w.code == 11000))
+        }
+        _ => false,
     }
 }

@@ -481,6 +481,16 @@ impl TestApp {
         check()
     }
 
+    /// Sends SIGTERM and returns at once (see [`TestApp::stop`] to wait).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
     /// SIGTERM, then waits: the exit status.
     pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
         let mut child = self.child.take()?;

@@ -2,7 +2,10 @@
 //! [`private`]) stopped, stalled and restarted while profiteer serves, and
 //! what the contract's "Guarantees under faults" promise holds throughout.
 
+mod dependencies;
+mod drain;
 mod private;
+mod retention;
 mod revocation;
 
 use std::time::{Duration, Instant};

@@ -1,8 +1,10 @@
-//! Private instances of the real services for fault tests, each started by
+//! Private instances of the real services for fault tests: a redis-server,
+//! the MongoDB-compatible server and a PostgreSQL cluster, each started by
 //! the test on a free port, stopped, stalled and started again at will, and
 //! removed when dropped. Nothing here touches the shared services.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,25 @@ fn wait_port(port: u16, up: bool) {
         "port {port} did not become {}",
         if up { "open" } else { "closed" }
     );
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} failed");
+}
+
+fn scratch(kind: &str) -> PathBuf {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let dir = std::env::temp_dir().join(format!("profiteer_{kind}_{suffix}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// A redis-server of our own, without persistence.
@@ -92,5 +113,181 @@ impl Drop for PrivateRedis {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+pub const SECANTUS: &str = ".cache/profiteer/secantus-0.5.3-beta.196/bin/secantusd-rs";
+
+/// The MongoDB-compatible server, with its data in a scratch directory.
+pub struct PrivateMongo {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl PrivateMongo {
+    pub fn start() -> PrivateMongo {
+        let mut m = PrivateMongo {
+            port: free_port(),
+            dir: scratch("mongo"),
+            child: None,
+        };
+        m.up();
+        m
+    }
+
+    pub fn up(&mut self) {
+        let bin = PathBuf::from(std::env::var("HOME").unwrap()).join(SECANTUS);
+        let child = Command::new(bin)
+            .args(["--host", "127.0.0.1", "--port"])
+            .arg(self.port.to_string())
+            .arg("--storage-path")
+            .arg(self.dir.join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        wait_port(self.port, true);
+    }
+
+    pub fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            signal(&c, "TERM");
+            let until = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < until && c.try_wait().unwrap().is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        wait_port(self.port, false);
+    }
+
+    /// SIGSTOP: connections stay open, nothing answers.
+    pub fn stall(&self) {
+        signal(self.child.as_ref().unwrap(), "STOP");
+    }
+
+    pub fn resume(&self) {
+        signal(self.child.as_ref().unwrap(), "CONT");
+    }
+
+    /// The URI of database `name`.
+    pub fn uri(&self, name: &str) -> String {
+        format!("mongodb://127.0.0.1:{}/{name}", self.port)
+    }
+}
+
+impl Drop for PrivateMongo {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-CONT", &c.id().to_string()])
+                .status();
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A PostgreSQL cluster of our own (initdb as user `postgres` under the
+/// temp dir, which that user can enter), trust authentication.
+pub struct PrivatePg {
+    pub port: u16,
+    dir: PathBuf,
+}
+
+fn as_postgres(command: &str) {
+    let out = Command::new("su")
+        .args(["postgres", "-c", command])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn pg_bin(tool: &str) -> String {
+    let dir = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()
+        .and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path().join("bin"))
+                .filter(|p| p.join(tool).exists())
+                .max()
+        });
+    dir.map_or(tool.to_string(), |d| d.join(tool).display().to_string())
+}
+
+impl PrivatePg {
+    pub fn start() -> PrivatePg {
+        let dir = scratch("pg");
+        Command::new("chown")
+            .args(["postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        let data = dir.join("data");
+        as_postgres(&format!(
+            "{} -D '{}' -A trust -U postgres --no-sync >/dev/null",
+            pg_bin("initdb"),
+            data.display()
+        ));
+        let pg = PrivatePg {
+            port: free_port(),
+            dir,
+        };
+        pg.up();
+        pg
+    }
+
+    pub fn up(&self) {
+        as_postgres(&format!(
+            "{} -D '{}' -l '{}' -w -o '-p {} -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off' start >/dev/null",
+            pg_bin("pg_ctl"),
+            self.dir.join("data").display(),
+            self.dir.join("log").display(),
+            self.port
+        ));
+        wait_port(self.port, true);
+    }
+
+    /// `pg_ctl stop -m fast`: every connection is closed.
+    pub fn down(&self) {
+        as_postgres(&format!(
+            "{} -D '{}' -m fast -w stop >/dev/null",
+            pg_bin("pg_ctl"),
+            self.dir.join("data").display()
+        ));
+        wait_port(self.port, false);
+    }
+
+    /// The base URI (no database), as `PROFITEER_PG_BASE` would give it.
+    pub fn base(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for PrivatePg {
+    fn drop(&mut self) {
+        let _ = Command::new("su")
+            .args([
+                "postgres",
+                "-c",
+                &format!(
+                    "{} -D '{}' -m immediate -w stop",
+                    pg_bin("pg_ctl"),
+                    self.dir.join("data").display()
+                ),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
