@@ -146,6 +146,15 @@ impl HttpServer {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+        // The workers hand their answers to the connections' threads, which
+        // write them: without this wait the process could exit with an
+        // in-flight request's answer computed but never sent. Bounded, as a
+        // connection's thread may itself wait on a client.
+        let edge = self.server.stats();
+        let until = Instant::now() + ANSWERS_WRITTEN_WITHIN;
+        while edge.answering.load(Ordering::Acquire) > 0 && Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 }
 
@@ -171,6 +180,9 @@ fn limits(svc: &Arc<Services>) -> Limits {
 }
 
 static NEXT_RID: AtomicU64 = AtomicU64::new(1);
+
+/// How long a stopping server waits for handed-over answers to be written.
+const ANSWERS_WRITTEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// `/metrics` and `/readyz` run on short-lived threads, at most
 /// `SIDE_SLOTS` at once: a flood of them is answered 503, not with threads.

@@ -211,9 +211,14 @@ fn sigterm_finishes_in_flight_work_then_exits_zero() {
         ..Default::default()
     });
     let holder = hold_worker(&app);
-    std::thread::sleep(Duration::from_millis(200));
+    let log = app.log_handle();
     let answer = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(500));
+        // Freed only once the server has the signal, so the signal surely
+        // finds the request in flight (a fixed sleep could free it first).
+        let until = Instant::now() + Duration::from_secs(20);
+        while !log.lock().unwrap().contains("finishing in-flight") && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         holder.finish()
     });
     let status = app.stop().unwrap();

@@ -469,6 +469,12 @@ impl TestApp {
         self.log.lock().unwrap().clone()
     }
 
+    /// Its log as it grows, for a thread that must wait for a line while
+    /// the `TestApp` is busy elsewhere (stopping, say).
+    pub fn log_handle(&self) -> Arc<Mutex<String>> {
+        self.log.clone()
+    }
+
     /// Polls `check` until it holds or `within` passes.
     pub fn eventually(&self, within: Duration, mut check: impl FnMut() -> bool) -> bool {
         let until = Instant::now() + within;

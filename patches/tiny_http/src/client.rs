@@ -21,7 +21,7 @@ use chunked_transfer::Decoder;
 use crate::common::{Header, StatusCode};
 use crate::connection::Connection;
 use crate::head::{find, framing, parse_request_line, wants_close, Framing};
-use crate::limits::{EdgeStats, Limits};
+use crate::limits::{Answering, EdgeStats, Limits};
 use crate::request::{new_request, ResponseSink};
 use crate::Request;
 
@@ -233,6 +233,8 @@ impl Client<'_> {
         request.close_after = close_after;
         let (tx, rx) = mpsc::channel();
         request.set_sink(Box::new(ResponseSink::new(tx)));
+        let stats: &EdgeStats = self.stats;
+        let _answering = Answering::start(stats);
         deliver(request);
         let answer = rx.recv().map_err(|_| Fail::Close)?;
         let deadline = Instant::now() + limits.write_timeout;

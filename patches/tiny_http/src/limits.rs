@@ -94,11 +94,32 @@ pub struct EdgeStats {
     pub idle_closed: AtomicU64,
     /// Failed `accept` calls (each followed by a pause).
     pub accept_errors: AtomicU64,
+    /// Requests handed to the application whose answer the connection's
+    /// thread has not yet written (or given up on). A server that stops
+    /// waits for this to reach 0: the answers are written by those threads,
+    /// not by the application's, and would die with the process.
+    pub answering: AtomicUsize,
 }
 
 impl EdgeStats {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts one request in [`EdgeStats::answering`] while it lives.
+pub(crate) struct Answering<'a>(&'a AtomicUsize);
+
+impl<'a> Answering<'a> {
+    pub(crate) fn start(stats: &'a EdgeStats) -> Answering<'a> {
+        stats.answering.fetch_add(1, Ordering::AcqRel);
+        Answering(&stats.answering)
+    }
+}
+
+impl Drop for Answering<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
