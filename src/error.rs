@@ -163,24 +163,46 @@ impl AppError {
     }
 }
 
-/// PostgreSQL failures: a lost connection is `unavailable`; an error the
-/// server reported about our query is a bug (`internal`).
+/// PostgreSQL failures: only an unreachable server is `unavailable` (a
+/// lost or refused connection, a timeout, the server shutting down or out of
+/// connections); anything else (an error the server reported about our
+/// query, a value that does not decode) is a bug: `internal`.
 impl From<postgres::Error> for AppError {
     fn from(e: postgres::Error) -> AppError {
-        let connection_class = e
-            .code()
-            .is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57"));
-        if e.as_db_error().is_some() && !connection_class {
-            AppError::Internal(format!("postgres: {e}"))
-        } else {
+        let server_side = e.code().map(|c| c.code().get(..2).unwrap_or(""));
+        let unreachable = e.is_closed()
+            || matches!(server_side, Some("08" | "57" | "53"))
+            || (e.as_db_error().is_none()
+                && (std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
+                    || e.to_string().starts_with("timeout")));
+        if unreachable {
             AppError::Unavailable(Dependency::Postgres, e.to_string())
+        } else {
+            AppError::Internal(format!("postgres: {e}"))
         }
     }
 }
 
+/// MongoDB failures: no server to talk to, a broken connection or a server
+/// that gave up on time (`maxTimeMS`) is `unavailable`; MongoDB refusing a
+/// document or a command, or a value that does not convert, is `internal`.
 impl From<mongodb::error::Error> for AppError {
     fn from(e: mongodb::error::Error) -> AppError {
-        AppError::Unavailable(Dependency::Mongo, e.to_string())
+        use mongodb::error::ErrorKind;
+        /// MaxTimeMSExpired: the server stopped at the limit we gave it.
+        const MAX_TIME_EXPIRED: i32 = 50;
+        let unreachable = match e.kind.as_ref() {
+            ErrorKind::ServerSelection { .. }
+            | ErrorKind::Io(_)
+            | ErrorKind::ConnectionPoolCleared { .. } => true,
+            ErrorKind::Command(c) => c.code == MAX_TIME_EXPIRED,
+            _ => e.contains_label("NetworkError"),
+        };
+        if unreachable {
+            AppError::Unavailable(Dependency::Mongo, e.to_string())
+        } else {
+            AppError::Internal(format!("mongo: {e}"))
+        }
     }
 }
 
@@ -202,6 +224,16 @@ mod tests {
         assert_eq!(e.to_json(1)["data"]["dependency"], "postgres");
         let e = AppError::Internal("relation \"users\" does not exist".into());
         assert!(!e.to_json(1).to_string().contains("relation"));
+    }
+
+    #[test]
+    fn only_an_unreachable_mongo_is_unavailable_a_refusal_is_a_bug() {
+        let io = mongodb::error::Error::from(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ));
+        assert_eq!(AppError::from(io).code(), -32000);
+        let refused = mongodb::error::Error::custom("a document MongoDB will not take");
+        assert_eq!(AppError::from(refused).code(), -32603);
     }
 
     #[test]
