@@ -216,7 +216,7 @@ fn sigterm_finishes_in_flight_work_then_exits_zero() {
         // Freed only once the server has the signal, so the signal surely
         // finds the request in flight (a fixed sleep could free it first).
         let until = Instant::now() + Duration::from_secs(20);
-        while !log.lock().unwrap().contains("finishing in-flight") && Instant::now() < until {
+        while !log.lock().unwrap().contains("signal 15:") && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(20));
         }
         holder.finish()
