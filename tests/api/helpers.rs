@@ -487,6 +487,15 @@ impl TestApp {
         check()
     }
 
+    /// SIGKILL, as a crash would: no drain, nothing flushed. The databases
+    /// stay (they go when this drops).
+    pub fn crash(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Sends SIGTERM and returns at once (see [`TestApp::stop`] to wait).
     pub fn terminate(&self) {
         if let Some(child) = &self.child {

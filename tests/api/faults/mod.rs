@@ -2,6 +2,7 @@
 //! [`private`]) stopped, stalled and restarted while profiteer serves, and
 //! what the contract's "Guarantees under faults" promise holds throughout.
 
+mod crash;
 mod dependencies;
 mod drain;
 mod private;
