@@ -207,7 +207,8 @@ fn a_burst_of_one_hundred_new_connections_is_answered_promptly() {
 #[test]
 fn sigterm_finishes_in_flight_work_then_exits_zero() {
     let mut app = spawn_with(Options {
-        ini: "[SERVER]\nWORKERS = 1\n".into(),
+        // No drain: the request is still in flight when shutdown begins.
+        ini: "[SERVER]\nWORKERS = 1\nDRAIN_S = 0\n".into(),
         ..Default::default()
     });
     let holder = hold_worker(&app);
