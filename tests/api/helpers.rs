@@ -114,7 +114,7 @@ pub fn base_ini(name: &str, opts: &Options) -> String {
     let mongo = opts.mongo_uri.clone().unwrap_or_else(|| mongo_uri(name));
     format!(
         "[ENV]\nCURRENT_ENV = Test\n\
-         [SERVER]\nREQUEST_TIMEOUT_MS = 10000\n\
+         [SERVER]\nREQUEST_TIMEOUT_MS = 10000\nDRAIN_S = 0\n\
          [PG]\nPG_URI = {pg}/{name}\nPG_POOL_SIZE = 8\n\
          [MONGO]\nMONGO_MAIN_URI = {mongo}\nMONGO_TIMEOUT = 1500\nMONGO_CONNECT_TIMEOUT = 1500\n\
          [REDIS]\nREDIS_URI = {redis}\nREDIS_KEY_PREFIX = {name}:\n\
