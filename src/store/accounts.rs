@@ -156,7 +156,7 @@ pub fn credentials(conn: &mut PgConn, login: &str) -> Result<Option<Credentials>
     // one row matches; prefer the username match regardless.
     let row = rows
         .iter()
-        .find(|r| r.get::<_, String>(1) == login)
+        .find(|r| r.try_get::<_, &str>(1).is_ok_and(|name| name == login))
         .or_else(|| rows.first());
     row.map(credentials_from).transpose()
 }
@@ -189,12 +189,13 @@ pub fn id_by_login(
     client: &mut impl GenericClient,
     login: &str,
 ) -> Result<Option<i64>, postgres::Error> {
-    Ok(client
+    client
         .query_opt(
             "SELECT id FROM users WHERE username = $1 OR email = $1",
             &[&login],
         )?
-        .map(|r| r.get(0)))
+        .map(|r| r.try_get(0))
+        .transpose()
 }
 
 pub fn exists(client: &mut impl GenericClient, id: i64) -> Result<bool, postgres::Error> {
@@ -215,9 +216,9 @@ pub fn taken(
                 EXISTS (SELECT 1 FROM users WHERE email = $2)",
         &[&username, &email],
     )?;
-    Ok(if row.get(0) {
+    Ok(if row.try_get(0)? {
         Some("username")
-    } else if row.get(1) {
+    } else if row.try_get(1)? {
         Some("email")
     } else {
         None

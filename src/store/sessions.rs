@@ -192,9 +192,10 @@ pub fn session_of(
         "SELECT s.id, s.user_id FROM access_tokens t JOIN sessions s ON s.id = t.session_id \
          WHERE t.token_hash = $1"
     };
-    Ok(client
+    client
         .query_opt(sql, &[&hash.0.as_slice()])?
-        .map(|r| (r.get(0), r.get(1))))
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .transpose()
 }
 
 /// Revokes one session; `false` if it was revoked already.
@@ -211,7 +212,7 @@ pub fn revoke_all(
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<Vec<i64>, postgres::Error> {
-    Ok(client
+    client
         .query(
             "UPDATE sessions SET revoked_at = now() \
              WHERE user_id = $1 AND revoked_at IS NULL AND ($2::bigint IS NULL OR id <> $2) \
@@ -219,8 +220,8 @@ pub fn revoke_all(
             &[&user_id, &keep],
         )?
         .iter()
-        .map(|r| r.get(0))
-        .collect())
+        .map(|r| r.try_get(0))
+        .collect()
 }
 
 #[derive(Debug)]
