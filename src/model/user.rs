@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use crate::cache::{self, Change};
 use crate::domain::ProfilePatch;
 use crate::error::AppError;
-use crate::services::Ctx;
+use crate::services::{Ctx, MongoCall};
 use crate::store::accounts::{self, Account, InsertError, Kept, NewAccount};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -145,16 +145,7 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
         let mut conn = ctx.pg()?;
         accounts::accounts(&mut conn, ids)?
     };
-    let mut profiles = match profiles.wait() {
-        Ok(p) => Some(p),
-        Err(e) => {
-            log::warn!(
-                "rid={} profiles not read, answering without them: {e:?}",
-                ctx.rid
-            );
-            None
-        }
-    };
+    let mut profiles = profiles_or_none(ctx, profiles);
     let mut assembled = Vec::with_capacity(accounts.len());
     for account in accounts {
         assembled.push(Arc::new(UserJson::of(&assemble(
@@ -167,6 +158,25 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
             .insert_users_if(generation, assembled.iter().cloned());
     }
     Ok(assembled.into_iter().map(|u| (u.user_id, u)).collect())
+}
+
+/// The profiles a MongoDB find read, or `None` (logged) when MongoDB could
+/// not answer within the request's time: the Users are then answered from
+/// PostgreSQL alone (`profile_unavailable`) and not cached.
+fn profiles_or_none(
+    ctx: &Ctx,
+    call: MongoCall<HashMap<i64, Map<String, Value>>>,
+) -> Option<HashMap<i64, Map<String, Value>>> {
+    match call.wait() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            log::warn!(
+                "rid={} profiles not read, answering without them: {e:?}",
+                ctx.rid
+            );
+            None
+        }
+    }
 }
 
 /// The Users of accounts just read from PostgreSQL (`user.search`), in
@@ -194,16 +204,7 @@ pub fn from_accounts(
     if !missing.is_empty() {
         let wanted: Vec<i64> = missing.iter().map(|(_, a)| a.id).collect();
         let profiles = ctx.start_mongo(move |m, max_time| m.profiles(&wanted, max_time));
-        let mut profiles = match profiles.wait() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                log::warn!(
-                    "rid={} profiles not read, answering without them: {e:?}",
-                    ctx.rid
-                );
-                None
-            }
-        };
+        let mut profiles = profiles_or_none(ctx, profiles);
         let mut assembled = Vec::with_capacity(missing.len());
         for (i, account) in missing {
             let user = Arc::new(UserJson::of(&assemble(account, profiles.as_mut()))?);
