@@ -79,16 +79,24 @@ macro_rules! select_accounts {
 }
 
 const BY_IDS: &str = concat!(select_accounts!(), " WHERE u.id = ANY($1)");
+
+/// `user.search`'s filters, shared by its two orders below.
+macro_rules! search_filters {
+    () => {
+        " WHERE u.id > $1 \
+         AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
+         AND ($3::text IS NULL OR u.state = $3) \
+         AND ($4::text IS NULL OR EXISTS \
+              (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
+         AND ($5::timestamptz IS NULL OR u.created_at > $5) \
+         AND ($6::timestamptz IS NULL OR u.created_at < $6)"
+    };
+}
+
 const SEARCH: &str = concat!(
     select_accounts!(),
-    " WHERE u.id > $1 \
-     AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
-     AND ($3::text IS NULL OR u.state = $3) \
-     AND ($4::text IS NULL OR EXISTS \
-          (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
-     AND ($5::timestamptz IS NULL OR u.created_at > $5) \
-     AND ($6::timestamptz IS NULL OR u.created_at < $6) \
-     ORDER BY u.id LIMIT $7"
+    search_filters!(),
+    " ORDER BY u.id LIMIT $7"
 );
 
 /// [`SEARCH`] for a prefix few accounts share. Sorting by an expression of
@@ -99,14 +107,8 @@ const SEARCH: &str = concat!(
 /// reads the few matches through the prefix indexes and sorts them.
 const SEARCH_SPARSE: &str = concat!(
     select_accounts!(),
-    " WHERE u.id > $1 \
-     AND ($2::text IS NULL OR u.username LIKE $2 OR u.email LIKE $2) \
-     AND ($3::text IS NULL OR u.state = $3) \
-     AND ($4::text IS NULL OR EXISTS \
-          (SELECT 1 FROM user_roles r WHERE r.user_id = u.id AND r.role = $4)) \
-     AND ($5::timestamptz IS NULL OR u.created_at > $5) \
-     AND ($6::timestamptz IS NULL OR u.created_at < $6) \
-     ORDER BY u.id + 0 LIMIT $7"
+    search_filters!(),
+    " ORDER BY u.id + 0 LIMIT $7"
 );
 /// At this many matches (usernames and emails counted apart) a prefix is
 /// common: the walk in id order meets a page of them soon, and fetching and
