@@ -28,6 +28,8 @@ pub struct HashLane {
     capacity: usize,
     in_lane: Arc<AtomicUsize>,
     pub shed: AtomicU64,
+    /// Jobs of calls that ran (a job reached after its deadline does not).
+    pub ran: Arc<AtomicU64>,
 }
 
 /// A place in the lane, held from [`HashLane::reserve`] until the job run
@@ -125,6 +127,7 @@ impl HashLane {
             capacity,
             in_lane: Arc::new(AtomicUsize::new(0)),
             shed: AtomicU64::new(0),
+            ran: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -177,9 +180,11 @@ impl Ticket<'_> {
     ) -> Result<T, AppError> {
         let (reply_tx, reply_rx) = bounded(1);
         let slot = self.slot;
+        let ran = self.lane.ran.clone();
         let job: Job = Box::new(move || {
             // Its caller has given up (-32001): the hash is not started.
             if Instant::now() < deadline {
+                ran.fetch_add(1, Ordering::Relaxed);
                 let value = f();
                 // The place is free before the caller wakes up with the value.
                 drop(slot);

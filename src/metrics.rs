@@ -71,6 +71,7 @@ pub struct Gauges {
     pub queue_capacity: usize,
     pub hash_queue_depth: usize,
     pub hash_shed: u64,
+    pub hash_ran: u64,
     pub pg_connections: u32,
     pub pg_idle: u32,
     pub pg_max: u32,
@@ -167,7 +168,7 @@ impl Metrics {
             );
         });
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let lines: [(&str, &str, &str, String); 16] = [
+        let lines: [(&str, &str, &str, String); 17] = [
             (
                 "profiteer_queue_depth",
                 "gauge",
@@ -209,6 +210,12 @@ impl Metrics {
                 "counter",
                 "Calls shed because the hashing lane was full.",
                 g.hash_shed.to_string(),
+            ),
+            (
+                "profiteer_hash_jobs_total",
+                "counter",
+                "Password hashes and checks of calls run on the hashing lane.",
+                g.hash_ran.to_string(),
             ),
             (
                 "profiteer_pg_pool_connections",
@@ -314,6 +321,7 @@ mod tests {
             queue_capacity: 1,
             hash_queue_depth: 0,
             hash_shed: 0,
+            hash_ran: 0,
             pg_connections: 0,
             pg_idle: 0,
             pg_max: 1,

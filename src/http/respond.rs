@@ -82,6 +82,7 @@ impl Reply {
             queue_capacity: svc.config.server.queue_depth,
             hash_queue_depth: svc.lane.in_lane(),
             hash_shed: svc.lane.shed.load(Ordering::Relaxed),
+            hash_ran: svc.lane.ran.load(Ordering::Relaxed),
             pg_connections: pg.connections,
             pg_idle: pg.idle_connections,
             pg_max: svc.config.pg.pool_size,
