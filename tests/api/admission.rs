@@ -53,17 +53,6 @@ impl Holder {
     }
 }
 
-fn metric(app: &TestApp, name: &str) -> f64 {
-    app.get("/metrics")
-        .text()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{name} "))
-                .map(|v| v.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no metric {name}"))
-}
-
 fn send(app: &TestApp, body: &str) -> TcpStream {
     let mut s = TcpStream::connect(app.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
@@ -83,15 +72,13 @@ fn a_full_queue_is_refused_at_once_with_overloaded() {
         ..Default::default()
     });
     let holder = hold_worker(&app);
-    assert!(app.eventually(Duration::from_secs(10), || metric(
-        &app,
-        "profiteer_queue_depth"
-    ) == 0.0));
+    assert!(app.eventually(Duration::from_secs(10), || app
+        .metric("profiteer_queue_depth")
+        == 0.0));
     let mut queued = send(&app, PING);
-    assert!(app.eventually(Duration::from_secs(10), || metric(
-        &app,
-        "profiteer_queue_depth"
-    ) == 1.0));
+    assert!(app.eventually(Duration::from_secs(10), || app
+        .metric("profiteer_queue_depth")
+        == 1.0));
 
     let started = Instant::now();
     let shed = app.post(PING);
@@ -101,7 +88,7 @@ fn a_full_queue_is_refused_at_once_with_overloaded() {
         started.elapsed() < Duration::from_secs(5),
         "shedding must not wait"
     );
-    assert_eq!(metric(&app, "profiteer_shed_total"), 1.0);
+    assert_eq!(app.metric("profiteer_shed_total"), 1.0);
 
     // the held and the queued request are both served once the worker frees
     assert!(holder.finish().json()["result"]["user_id"].is_i64());
@@ -127,10 +114,9 @@ fn a_request_that_waited_past_its_deadline_is_refused_without_running() {
     // Queued means its clock runs: from here a sleep longer than the
     // timeout surely outlasts its deadline, however late the request
     // reached the queue (a fixed sleep from sending it did not).
-    assert!(app.eventually(Duration::from_secs(10), || metric(
-        &app,
-        "profiteer_queue_depth"
-    ) == 1.0));
+    assert!(app.eventually(Duration::from_secs(10), || app
+        .metric("profiteer_queue_depth")
+        == 1.0));
     std::thread::sleep(timeout + Duration::from_millis(500));
     holder.finish();
     let late = read_response(&mut late);
@@ -142,7 +128,7 @@ fn a_request_that_waited_past_its_deadline_is_refused_without_running() {
         .query("SELECT 1 FROM users WHERE username = 'too_late'", &[])
         .unwrap();
     assert!(rows.is_empty());
-    assert!(metric(&app, "profiteer_expired_total") >= 1.0);
+    assert!(app.metric("profiteer_expired_total") >= 1.0);
 }
 
 /// Regression test for tiny_http 0.12.0 leaving most connections of a burst

@@ -371,6 +371,18 @@ impl TestApp {
         self.post_with(body, "")
     }
 
+    /// The value of an unlabelled metric on `/metrics` (panics if absent).
+    pub fn metric(&self, name: &str) -> f64 {
+        self.get("/metrics")
+            .text()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{name} "))
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap_or_else(|| panic!("no metric {name}"))
+    }
+
     pub fn get(&self, path: &str) -> Http {
         http(
             self.addr,

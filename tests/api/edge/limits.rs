@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{connect, metric, ping, read_to_close, read_to_close_or_answer, PING};
+use super::{connect, ping, read_to_close, read_to_close_or_answer, PING};
 use crate::helpers::*;
 
 #[test]
@@ -46,7 +46,7 @@ fn an_endless_header_line_is_refused_with_431_and_the_connection_closed() {
     assert!(text.starts_with("HTTP/1.1 431 "), "{text}");
     assert!(closed);
 
-    assert!(metric(&app, "profiteer_headers_too_large_total") >= 2.0);
+    assert!(app.metric("profiteer_headers_too_large_total") >= 2.0);
     assert!(ping(&app, "") < Duration::from_secs(3));
 }
 
@@ -92,8 +92,8 @@ fn headers_or_a_body_that_arrive_too_slowly_are_answered_408() {
     dripping.join().unwrap();
     let took = started.elapsed();
     assert!(took < Duration::from_secs(6), "408s took {took:?}");
-    assert!(metric(&app, "profiteer_header_timeouts_total") >= 2.0);
-    assert!(metric(&app, "profiteer_body_timeouts_total") >= 1.0);
+    assert!(app.metric("profiteer_header_timeouts_total") >= 2.0);
+    assert!(app.metric("profiteer_body_timeouts_total") >= 1.0);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn connections_over_max_connections_are_closed_at_once_and_counted() {
         read_to_close_or_answer(&mut s)
     });
     assert!(served, "no connection served after the held ones closed");
-    assert!(metric(&app, "profiteer_connections_refused_total") >= 5.0);
+    assert!(app.metric("profiteer_connections_refused_total") >= 5.0);
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn an_idle_keep_alive_connection_is_closed_after_keepalive_s() {
     assert!(closed && text.is_empty(), "{text:?}");
     let took = idle.elapsed();
     assert!(took < Duration::from_secs(5), "closed after {took:?}");
-    assert!(metric(&app, "profiteer_keepalive_closed_total") >= 1.0);
+    assert!(app.metric("profiteer_keepalive_closed_total") >= 1.0);
 }
 
 #[test]
@@ -180,7 +180,7 @@ fn a_body_over_max_body_bytes_is_refused_with_413_before_it_is_sent() {
         assert!(!text.contains("100 Continue"), "{text}");
         assert!(closed);
     }
-    assert!(metric(&app, "profiteer_body_too_large_total") >= 2.0);
+    assert!(app.metric("profiteer_body_too_large_total") >= 2.0);
     assert!(ping(&app, "") < Duration::from_secs(3));
 }
 
@@ -223,6 +223,6 @@ fn running_out_of_file_descriptors_pauses_accepting_and_goes_on() {
         "accepting did not go on"
     );
     assert!(ping(&app, "") < Duration::from_secs(3));
-    assert!(metric(&app, "profiteer_accept_errors_total") >= 1.0);
+    assert!(app.metric("profiteer_accept_errors_total") >= 1.0);
     assert!(app.logs().contains("accept failed, pausing"));
 }

@@ -55,17 +55,6 @@ fn read_to_close(s: &mut TcpStream) -> (String, bool) {
     (String::from_utf8_lossy(&raw).into_owned(), closed)
 }
 
-fn metric(app: &TestApp, name: &str) -> f64 {
-    app.get("/metrics")
-        .text()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(&format!("{name} "))
-                .map(|v| v.parse().unwrap())
-        })
-        .unwrap_or_else(|| panic!("no metric {name}"))
-}
-
 /// True if one answer (a pong) arrives on `s`.
 fn read_to_close_or_answer(s: &mut TcpStream) -> bool {
     let mut raw = Vec::new();

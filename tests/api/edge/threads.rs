@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{connect, metric, ping, read_to_close, PING};
+use super::{connect, ping, read_to_close, PING};
 use crate::auth::sha256_hex;
 use crate::helpers::*;
 
@@ -53,7 +53,7 @@ fn silent_clients_that_expect_100_continue_hold_no_shared_thread() {
         assert!(text.contains("Connection: close"), "{line}: {text}");
         assert!(closed, "{line}: the connection stayed open");
     }
-    assert!(metric(&app, "profiteer_bodies_refused_total") >= 20.0);
+    assert!(app.metric("profiteer_bodies_refused_total") >= 20.0);
 
     // A caller with a valid key gets `100 Continue`, sends, is answered.
     let mut s = connect(&app);
@@ -93,7 +93,7 @@ fn forty_slow_body_senders_do_not_stop_ping() {
         let took = ping(&app, "");
         assert!(took < Duration::from_secs(3), "ping took {took:?}");
     }
-    assert!(metric(&app, "profiteer_connections_open") >= 40.0);
+    assert!(app.metric("profiteer_connections_open") >= 40.0);
     stop.store(true, Ordering::Relaxed);
     for s in senders {
         s.join().unwrap();
