@@ -477,6 +477,18 @@ impl TestApp {
         other
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// How many threads the server's process runs now.
+    pub fn threads(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/task", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
     pub fn logs(&self) -> String {
         self.log.lock().unwrap().clone()
     }

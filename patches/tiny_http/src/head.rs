@@ -1,5 +1,5 @@
 //! profiteer patch: reading a request's head (line, headers) into what the
-//! connection loop (`client.rs`) needs: the request line, how the body is
+//! connection (`conn.rs`) needs: the request line, how the body is
 //! framed, whether the connection ends after it.
 
 use crate::common::{HTTPVersion, Header, Method};

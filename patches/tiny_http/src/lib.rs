@@ -92,7 +92,7 @@
 #![allow(clippy::match_like_matches_macro)]
 
 // profiteer patch: this copy serves plain HTTP only (TLS ends in front of
-// it); its connection handling (client.rs) has no TLS path.
+// it); its connection handling (conn.rs) has no TLS path.
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
 compile_error!("profiteer's copy of tiny_http does not support TLS");
 
@@ -107,22 +107,25 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use connection::Connection;
 use limits::OpenSlot;
+use poller::{NewConn, Poster};
 use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
 pub use limits::{ContinueIf, EdgeStats, Limits};
+pub use poller::Handler;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
 pub use test::TestRequest;
 
-mod client;
+mod chunked;
 mod common;
+mod conn;
 mod connection;
 mod head;
 mod limits;
+mod poller;
 mod request;
 mod response;
 mod test;
@@ -146,6 +149,9 @@ pub struct Server {
 
     // profiteer patch: what the edge did (open connections, refusals...)
     stats: Arc<EdgeStats>,
+
+    // profiteer patch: the threads serving the connections, woken at drop
+    pollers: Vec<Arc<Poster>>,
 }
 
 enum Message {
@@ -165,11 +171,11 @@ impl From<Request> for Message {
     }
 }
 
-// this trait is to make sure that Server implements Share and Send
-#[doc(hidden)]
-trait MustBeShareDummy: Sync + Send {}
-#[doc(hidden)]
-impl MustBeShareDummy for Server {}
+// Server must be Sync and Send: recv() is called from many threads.
+const _: fn() = || {
+    fn is_sync_send<T: Sync + Send>() {}
+    is_sync_send::<Server>();
+};
 
 pub struct IncomingRequests<'a> {
     server: &'a Server,
@@ -229,26 +235,29 @@ impl Server {
         })
     }
 
-    #[cfg(unix)]
-    #[inline]
-    /// Shortcut for a UNIX socket server at a specific path
-    pub fn http_unix(
-        path: &std::path::Path,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::unix_from_path(path),
-            ssl: None,
-            limits: Limits::default(),
-        })
-    }
-
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         if config.ssl.is_some() {
             return Err("profiteer's copy of tiny_http does not support TLS".into());
         }
         let listener = config.addr.bind()?;
-        Self::start(listener.into(), config.limits)
+        Self::start(listener, config.limits, None)
+    }
+
+    /// profiteer patch: a server whose complete requests go to `handler`,
+    /// called on the poller thread that read each one, instead of to
+    /// `recv()` (which then only reports a lost listener). The handler must
+    /// not block: every connection of that poller waits while it runs. It
+    /// saves the hand-off to a thread that calls `recv()`.
+    pub fn with_handler(
+        config: ServerConfig,
+        handler: Handler,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        if config.ssl.is_some() {
+            return Err("profiteer's copy of tiny_http does not support TLS".into());
+        }
+        let listener = config.addr.bind()?;
+        Self::start(listener, config.limits, Some(handler))
     }
 
     /// Builds a new server using the specified TCP listener.
@@ -262,11 +271,11 @@ impl Server {
         if ssl_config.is_some() {
             return Err("profiteer's copy of tiny_http does not support TLS".into());
         }
-        Self::start(listener.into(), Limits::default())
+        Self::start(listener.into(), Limits::default(), None)
     }
 
-    /// profiteer patch: the accept loop. Each accepted connection is served
-    /// on its own thread (`client::serve`) within `limits`; one over
+    /// profiteer patch: the accept loop. Each accepted connection goes to a
+    /// poller thread in turn (`poller.rs`), served within `limits`; one over
     /// `max_connections` is closed at once. A failed `accept` (EMFILE in a
     /// flood, ECONNABORTED...) is counted and followed by a pause growing
     /// from 10 to 100 ms, then accepting goes on; upstream ended the loop and
@@ -277,6 +286,7 @@ impl Server {
     fn start(
         server: Listener,
         limits: Limits,
+        handler: Option<Handler>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let close_trigger = Arc::new(AtomicBool::new(false));
         let local_addr = server.local_addr()?;
@@ -286,22 +296,40 @@ impl Server {
         let messages = MessagesQueue::with_capacity(8);
         let stats = Arc::new(EdgeStats::default());
         let limits = Arc::new(limits);
+        let deliver: Handler = match handler {
+            Some(handler) => handler,
+            None => {
+                let messages = messages.clone();
+                Arc::new(move |rq: Request| messages.push(rq.into()))
+            }
+        };
+        let pollers = (0..limits.pollers.max(1))
+            .map(|i| {
+                poller::spawn(
+                    format!("tiny_http io {i}"),
+                    limits.clone(),
+                    stats.clone(),
+                    deliver.clone(),
+                    close_trigger.clone(),
+                )
+            })
+            .collect::<IoResult<Vec<_>>>()?;
 
         let inside_close_trigger = close_trigger.clone();
         let inside_messages = messages.clone();
         let inside_stats = stats.clone();
+        let inside_pollers = pollers.clone();
         thread::Builder::new()
             .name("tiny_http accept".into())
             .spawn(move || {
                 let stats = inside_stats;
-                // a tasks pool is used to dispatch the connections into threads
-                let tasks_pool = util::TaskPool::new();
                 let mut pause = Duration::ZERO;
+                let mut next = 0usize;
 
                 log::debug!("Running accept thread");
                 while !inside_close_trigger.load(Relaxed) {
-                    let sock = match server.accept() {
-                        Ok((sock, _)) => sock,
+                    let (sock, remote) = match server.accept() {
+                        Ok(accepted) => accepted,
                         Err(e) if listener_lost(&e) => {
                             log::error!("listener lost: {}", e);
                             let lost = IoError::new(
@@ -330,20 +358,19 @@ impl Server {
                         drop(sock);
                         continue;
                     }
-                    if sock.prepare(limits.write_timeout).is_err() {
+                    if sock.set_nodelay(true).is_err() {
                         continue;
                     }
                     stats.open.fetch_add(1, AcqRel);
                     let slot = OpenSlot(stats.clone());
-                    let (limits, messages) = (limits.clone(), inside_messages.clone());
-                    let mut job = Some((sock, slot));
-                    tasks_pool.spawn(Box::new(move || {
-                        if let Some((sock, slot)) = job.take() {
-                            client::serve(sock, accepted, &limits, &slot.0, &|rq| {
-                                messages.push(rq.into())
-                            });
-                        }
-                    }));
+                    // Connections go to the pollers in turn.
+                    next = (next + 1) % inside_pollers.len();
+                    inside_pollers[next].add(NewConn {
+                        sock,
+                        remote: Some(remote),
+                        accepted,
+                        slot,
+                    });
                 }
                 log::debug!("Terminating accept thread");
             })?;
@@ -353,6 +380,7 @@ impl Server {
             close: close_trigger,
             listening_addr: local_addr,
             stats,
+            pollers,
         })
     }
 
@@ -429,25 +457,13 @@ impl Iterator for IncomingRequests<'_> {
 impl Drop for Server {
     fn drop(&mut self) {
         self.close.store(true, Relaxed);
-        // Connect briefly to ourselves to unblock the accept thread
-        let maybe_stream = match &self.listening_addr {
-            ListenAddr::IP(addr) => TcpStream::connect(addr).map(Connection::from),
-            #[cfg(unix)]
-            ListenAddr::Unix(addr) => {
-                // TODO: use connect_addr when its stabilized.
-                let path = addr.as_pathname().unwrap();
-                std::os::unix::net::UnixStream::connect(path).map(Connection::from)
-            }
-        };
-        if let Ok(stream) = maybe_stream {
-            let _ = stream.shutdown(Shutdown::Both);
+        for poller in &self.pollers {
+            poller.wake();
         }
-
-        #[cfg(unix)]
-        if let ListenAddr::Unix(addr) = &self.listening_addr {
-            if let Some(path) = addr.as_pathname() {
-                let _ = std::fs::remove_file(path);
-            }
+        // Connect briefly to ourselves to unblock the accept thread
+        let ListenAddr::IP(addr) = &self.listening_addr;
+        if let Ok(stream) = TcpStream::connect(addr) {
+            let _ = stream.shutdown(Shutdown::Both);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! profiteer patch: the bounds every connection lives within, and the
-//! counters that show them at work. See `client.rs` for where each applies.
+//! counters that show them at work. See `conn.rs` for where each applies.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +39,8 @@ pub struct Limits {
     pub write_timeout: Duration,
     /// See [`ContinueIf`]; `None` wants every body.
     pub continue_if: Option<ContinueIf>,
+    /// Threads that serve the connections (each a share of them).
+    pub pollers: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +55,7 @@ impl Default for Limits {
             max_header_bytes: 64 * 1024,
             write_timeout: Duration::from_secs(10),
             continue_if: None,
+            pollers: 2,
         }
     }
 }
@@ -69,6 +72,7 @@ impl fmt::Debug for Limits {
             .field("max_header_bytes", &self.max_header_bytes)
             .field("write_timeout", &self.write_timeout)
             .field("continue_if", &self.continue_if.is_some())
+            .field("pollers", &self.pollers)
             .finish()
     }
 }
@@ -104,22 +108,6 @@ pub struct EdgeStats {
 impl EdgeStats {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Counts one request in [`EdgeStats::answering`] while it lives.
-pub(crate) struct Answering<'a>(&'a AtomicUsize);
-
-impl<'a> Answering<'a> {
-    pub(crate) fn start(stats: &'a EdgeStats) -> Answering<'a> {
-        stats.answering.fetch_add(1, Ordering::AcqRel);
-        Answering(&stats.answering)
-    }
-}
-
-impl Drop for Answering<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

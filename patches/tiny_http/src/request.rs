@@ -3,7 +3,6 @@ use std::io::{self, Cursor, ErrorKind, Read, Write};
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::mpsc::Sender;
 use std::time::Instant;
 
 use crate::{HTTPVersion, Header, Method, Response};
@@ -17,8 +16,8 @@ use crate::{HTTPVersion, Header, Method, Response};
 /// worker threads.
 ///
 /// profiteer patch: a request arrives complete. Its body was read by the
-/// connection's own thread (see `client.rs`); answering it writes the
-/// response into a buffer that the connection's thread sends. Nothing done
+/// connection's poller thread (see `conn.rs`); answering it writes the
+/// response into a buffer that the poller thread sends. Nothing done
 /// with a `Request` ever waits on the client. Pipelined requests on one
 /// connection are served one after the other, and `upgrade` is gone.
 ///
@@ -65,39 +64,6 @@ pub struct Request {
 
 /// profiteer patch: where an answer goes. It collects the bytes and hands
 /// them, when dropped, to the connection's thread, which writes them.
-pub(crate) struct ResponseSink {
-    buf: Vec<u8>,
-    to: Sender<Vec<u8>>,
-}
-
-impl ResponseSink {
-    pub(crate) fn new(to: Sender<Vec<u8>>) -> ResponseSink {
-        ResponseSink {
-            buf: Vec::new(),
-            to,
-        }
-    }
-}
-
-impl Write for ResponseSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for ResponseSink {
-    fn drop(&mut self) {
-        // The connection may be gone already; nothing to do then.
-        let _ = self.to.send(std::mem::take(&mut self.buf));
-    }
-}
-
-/// Builds a new request whose line, headers and body have all been read.
-/// `body_length` is the length the client declared (`None`: chunked).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_request(
     secure: bool,

@@ -1,6 +1,7 @@
 //! Clients that used to hold a shared thread: a silent `Expect:
 //! 100-continue` (the acceptor or a worker drained its body), slow bodies
-//! (read by workers), an answer never read (written by a worker).
+//! (read by workers), an answer never read (written by a worker); and
+//! open connections, which used to cost a thread each.
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -131,4 +132,36 @@ fn a_client_that_never_reads_its_answer_holds_no_worker() {
     let answer = parse_response(raw.as_bytes());
     assert!(answer.body.len() > 1_000_000, "{} bytes", answer.body.len());
     assert_eq!(answer.json().as_array().unwrap().len(), 100);
+}
+
+/// Regression: every open connection had a thread of its own (1,000
+/// connections were 1,000 threads taking turns on the cores). Now a few
+/// poller threads serve them all.
+#[test]
+fn four_hundred_kept_alive_connections_are_all_served_by_a_few_threads() {
+    let app = spawn_app();
+    let idle_threads = app.threads();
+    let n = 400;
+    let mut conns: Vec<_> = (0..n).map(|_| connect(&app)).collect();
+    let request = format!(
+        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: {}\r\n\r\n{PING}",
+        PING.len()
+    );
+    for round in 0..2 {
+        for s in &mut conns {
+            s.write_all(request.as_bytes()).unwrap();
+        }
+        for (i, s) in conns.iter_mut().enumerate() {
+            let r = read_response(s);
+            assert_eq!(r.status, 200, "round {round}, connection {i}: {}", r.text());
+            assert_eq!(r.json()["result"], "pong", "round {round}, connection {i}");
+        }
+    }
+    let busy_threads = app.threads();
+    assert!(
+        busy_threads < idle_threads + 20,
+        "{n} open connections: {busy_threads} threads, {idle_threads} before they opened"
+    );
+    // (Its own connection is open too.)
+    assert!(app.metric("profiteer_connections_open") >= n as f64);
 }

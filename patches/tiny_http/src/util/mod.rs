@@ -1,10 +1,8 @@
 pub use self::messages_queue::MessagesQueue;
-pub use self::task_pool::TaskPool;
 
 use std::str::FromStr;
 
 mod messages_queue;
-mod task_pool;
 
 /// Parses a the value of a header.
 /// Suitable for `Accept-*`, `TE`, etc.
