@@ -2,8 +2,8 @@
 //! over HTTP with JSON-RPC 2.0 to register accounts, log users in, check
 //! tokens and permissions, and read user information.
 //!
-//! A request's path, top to bottom: `http` (acceptor, bounded queue,
-//! workers) -> `rpc` (envelope, dispatch, one module per namespace) ->
+//! A request's path, top to bottom: `http` (poller threads, router,
+//! bounded queue, workers) -> `rpc` (envelope, dispatch, one module per namespace) ->
 //! `model` (caches, parallel fetch and assembly) -> `store` (PostgreSQL,
 //! MongoDB, Redis) -> `error` (the one mapping to JSON-RPC codes).
 

@@ -1,11 +1,12 @@
-//! The HTTP side: the patched tiny_http serves each connection on its own
-//! thread within the edge's limits (`[SERVER] MAX_CONNECTIONS`,
+//! The HTTP side: the patched tiny_http serves the connections on a few
+//! poller threads within the edge's limits (`[SERVER] MAX_CONNECTIONS`,
 //! `HEADER_TIMEOUT_MS`, `KEEPALIVE_S`, `MAX_BODY_BYTES`) and hands on only
-//! complete requests, body read; one acceptor thread routes them. `/rpc`
-//! work goes on a bounded queue to a fixed pool of workers sized to the
-//! database pool; a full queue is answered 503 (-32002) at once, and a
-//! request that waited past its deadline is answered 503 (-32001) without
-//! running. No thread here ever waits on a client's bytes.
+//! complete requests, body read, to [`Router::route`], on the poller thread
+//! that read them. `/rpc` work goes on a bounded queue to a fixed pool of
+//! workers sized to the database pool; a full queue is answered 503
+//! (-32002) at once, and a request that waited past its deadline is
+//! answered 503 (-32001) without running. No thread here ever waits on a
+//! client's bytes, and nothing on a poller thread waits at all.
 
 mod delay;
 mod respond;
@@ -14,12 +15,12 @@ mod worker;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
-use tiny_http::{ConfigListenAddr, Limits, Method, Server};
+use crossbeam_channel::{bounded, Sender};
+use tiny_http::{ConfigListenAddr, EdgeStats, Limits, Method, Server};
 
 use crate::error::AppError;
 use crate::services::Services;
@@ -64,9 +65,12 @@ pub fn next_rid() -> u64 {
 pub struct HttpServer {
     server: Arc<Server>,
     addr: SocketAddr,
-    /// Dropped at shutdown, so the workers end once the queue is drained.
+    /// Dropped at shutdown (with the router's), so the workers end once
+    /// the queue is drained.
     queue: Option<Sender<Job>>,
-    acceptor: Option<JoinHandle<()>>,
+    router: Arc<Router>,
+    /// Waits on `Server::recv`, which reports only a lost listener.
+    watch: Option<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -74,18 +78,31 @@ impl HttpServer {
     pub fn start(svc: Arc<Services>, host: &str, port: u16) -> Result<HttpServer, String> {
         let addr = ConfigListenAddr::from_socket_addrs((host, port))
             .map_err(|e| format!("cannot resolve {host}:{port}: {e}"))?;
-        let server = Server::new(tiny_http::ServerConfig {
-            addr,
-            ssl: None,
-            limits: limits(&svc),
-        })
+        let (tx, rx) = bounded::<Job>(svc.config.server.queue_depth);
+        let router = Arc::new(Router {
+            svc: svc.clone(),
+            queue: RwLock::new(Some(tx.clone())),
+            edge: OnceLock::new(),
+        });
+        let handler = {
+            let router = router.clone();
+            Arc::new(move |request| router.route(request))
+        };
+        let server = Server::with_handler(
+            tiny_http::ServerConfig {
+                addr,
+                ssl: None,
+                limits: limits(&svc),
+            },
+            handler,
+        )
         .map_err(|e| format!("cannot listen on {host}:{port}: {e}"))?;
+        let _ = router.edge.set(server.stats());
         let addr = server
             .server_addr()
             .to_ip()
             .ok_or_else(|| "listener has no IP address".to_string())?;
         let server = Arc::new(server);
-        let (tx, rx) = bounded::<Job>(svc.config.server.queue_depth);
         let spawn = |name: String, f: Box<dyn FnOnce() + Send>| {
             std::thread::Builder::new()
                 .name(name)
@@ -110,18 +127,16 @@ impl HttpServer {
                 Box::new(move || delay::run(&svc, delayed_rx)),
             )?);
         }
-        let acceptor = {
-            let (svc, server, tx) = (svc.clone(), server.clone(), tx.clone());
-            spawn(
-                "acceptor".into(),
-                Box::new(move || accept(&svc, &server, tx)),
-            )?
+        let watch = {
+            let server = server.clone();
+            spawn("listener-watch".into(), Box::new(move || watch(&server)))?
         };
         Ok(HttpServer {
             server,
             addr,
             queue: Some(tx),
-            acceptor: Some(acceptor),
+            router,
+            watch: Some(watch),
             workers,
         })
     }
@@ -139,9 +154,10 @@ impl HttpServer {
     /// Stops accepting, lets the workers finish what is queued, returns.
     pub fn shutdown(mut self) {
         self.queue = None;
+        self.router.close();
         self.server.unblock();
-        if let Some(a) = self.acceptor.take() {
-            let _ = a.join();
+        if let Some(w) = self.watch.take() {
+            let _ = w.join();
         }
         for w in self.workers.drain(..) {
             let _ = w.join();
@@ -208,72 +224,121 @@ impl Drop for SideSlot {
     }
 }
 
-fn accept(svc: &Arc<Services>, server: &Server, queue: Sender<Job>) {
-    let edge = server.stats();
-    loop {
-        let request = match server.recv() {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                // The listening socket is gone for good: a process that stays
-                // up deaf helps nobody; exit so a supervisor restarts it.
-                log::error!("{e}: exiting");
-                std::process::exit(1);
-            }
-            Err(_) => break, // unblocked
+/// Blocks until the server is unblocked (shutdown), or the listening
+/// socket is gone for good: a process that stays up deaf helps nobody, so
+/// it exits for a supervisor to restart it.
+fn watch(server: &Server) {
+    if let Err(e) = server.recv() {
+        if e.kind() == io::ErrorKind::NotConnected {
+            log::error!("{e}: exiting");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// Routes each complete request, on the poller thread that read it: `/rpc`
+/// work to the workers' queue, the rest answered here or on a side thread.
+/// Nothing here waits.
+struct Router {
+    svc: Arc<Services>,
+    /// `None` once the server stops: nothing more is queued.
+    queue: RwLock<Option<Sender<Job>>>,
+    edge: OnceLock<Arc<EdgeStats>>,
+}
+
+impl Router {
+    fn close(&self) {
+        match self.queue.write() {
+            Ok(mut q) => *q = None,
+            Err(poisoned) => *poisoned.into_inner() = None,
+        }
+    }
+
+    /// Queues an `/rpc` request; gives it back when the queue is full or
+    /// closed.
+    fn enqueue(&self, job: HttpJob) -> Option<HttpJob> {
+        let queue = match self.queue.read() {
+            Ok(q) => q,
+            Err(poisoned) => poisoned.into_inner(),
         };
+        let Some(queue) = queue.as_ref() else {
+            return Some(job);
+        };
+        match queue.try_send(Job::Http(job)) {
+            Ok(()) => None,
+            Err(e) => match e.into_inner() {
+                Job::Http(job) => Some(job),
+                Job::Task(_) => None, // only HTTP jobs are sent here
+            },
+        }
+    }
+
+    fn queue_depth(&self) -> usize {
+        match self.queue.read() {
+            Ok(q) => q.as_ref().map_or(0, |q| q.len()),
+            Err(_) => 0,
+        }
+    }
+
+    fn route(&self, request: tiny_http::Request) {
+        let svc = &self.svc;
         let arrived = request.arrived();
         let rid = next_rid();
-        let path = request.url().split('?').next().unwrap_or("").to_string();
-        let method = request.method().clone();
-        let reply = match (path.as_str(), &method) {
-            ("/rpc", Method::Post) => match queue.try_send(Job::Http(HttpJob {
-                request,
-                arrived,
-                rid,
-            })) {
-                Ok(()) => continue,
-                Err(TrySendError::Full(Job::Http(job)))
-                | Err(TrySendError::Disconnected(Job::Http(job))) => {
+        let path = request.url().split('?').next().unwrap_or("");
+        let method = request.method();
+        let reply = match (path, method) {
+            ("/rpc", Method::Post) => {
+                let job = HttpJob {
+                    request,
+                    arrived,
+                    rid,
+                };
+                if let Some(job) = self.enqueue(job) {
                     svc.metrics.shed.fetch_add(1, Ordering::Relaxed);
                     svc.metrics
                         .observe("unknown", "overloaded", arrived.elapsed());
                     let reply = Reply::rpc_error(503, &AppError::Overloaded, rid);
                     reply.send(job.request, rid, arrived, "overloaded", svc);
-                    continue;
                 }
-                Err(_) => continue, // only HTTP jobs are sent here
-            },
+                return;
+            }
             ("/rpc", _) => Reply::not_allowed("POST"),
             ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok"),
             ("/metrics" | "/readyz", Method::Get) => {
-                // Rendering or probing can take a while (a slow reader, a dead
-                // dependency): never on this thread, and only a few at once.
-                let queue_depth = queue.len();
-                let is_metrics = path == "/metrics";
-                let Some(slot) = SideSlot::take() else {
-                    Reply::text(503, "busy").send(request, rid, arrived, "busy", svc);
-                    continue;
-                };
-                let (svc, edge) = (svc.clone(), edge.clone());
-                let spawned = std::thread::Builder::new()
-                    .name("side".into())
-                    .spawn(move || {
-                        let _slot = slot;
-                        let reply = if is_metrics {
-                            Reply::metrics(&svc, queue_depth, &edge)
-                        } else {
-                            Reply::readiness(&svc)
-                        };
-                        reply.send(request, rid, arrived, "-", &svc);
-                    });
-                if let Err(e) = spawned {
-                    log::error!("cannot start a thread for {path}: {e}");
-                }
-                continue;
+                self.side(request, rid, arrived);
+                return;
             }
             ("/healthz" | "/metrics" | "/readyz", _) => Reply::not_allowed("GET"),
             _ => Reply::text(404, "not found"),
         };
         reply.send(request, rid, arrived, "-", svc);
+    }
+
+    /// `/metrics` and `/readyz`: rendering or probing can take a while (a
+    /// slow reader, a dead dependency), so never on a poller thread, and
+    /// only a few at once.
+    fn side(&self, request: tiny_http::Request, rid: u64, arrived: Instant) {
+        let svc = &self.svc;
+        let is_metrics = request.url().starts_with("/metrics");
+        let (Some(slot), Some(edge)) = (SideSlot::take(), self.edge.get()) else {
+            Reply::text(503, "busy").send(request, rid, arrived, "busy", svc);
+            return;
+        };
+        let queue_depth = self.queue_depth();
+        let (svc, edge) = (svc.clone(), edge.clone());
+        let spawned = std::thread::Builder::new()
+            .name("side".into())
+            .spawn(move || {
+                let _slot = slot;
+                let reply = if is_metrics {
+                    Reply::metrics(&svc, queue_depth, &edge)
+                } else {
+                    Reply::readiness(&svc)
+                };
+                reply.send(request, rid, arrived, "-", &svc);
+            });
+        if let Err(e) = spawned {
+            log::error!("cannot start a thread for a side request: {e}");
+        }
     }
 }

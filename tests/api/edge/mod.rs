@@ -3,7 +3,7 @@
 //! contract's Transport section and then checks that `ping` on a fresh
 //! connection is still answered within seconds. `limits`: the bounds on a
 //! connection (time, size, count); `threads`: clients that used to hold the
-//! acceptor or a worker.
+//! acceptor or a worker, or a thread each.
 
 mod limits;
 mod threads;
