@@ -5,5 +5,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     profiteer::logging::init();
-    profiteer::cli::main()
+    let code = profiteer::cli::main();
+    // Lines still queued for stderr are written before the process ends.
+    log::logger().flush();
+    code
 }

@@ -231,6 +231,7 @@ fn watch(server: &Server) {
     if let Err(e) = server.recv() {
         if e.kind() == io::ErrorKind::NotConnected {
             log::error!("{e}: exiting");
+            log::logger().flush();
             std::process::exit(1);
         }
     }

@@ -167,8 +167,11 @@ impl Reply {
         outcome: &str,
         svc: &Services,
     ) {
-        let method = request.method().to_string();
-        let path = request.url().split('?').next().unwrap_or("").to_string();
+        // Only the access log needs them, after the request is answered.
+        let logged = svc.config.server.access_log.then(|| {
+            let path = request.url().split('?').next().unwrap_or("");
+            (request.method().to_string(), path.to_string())
+        });
         let status = self.status;
         let len = self.body.len();
         let mut response = Response::new(
@@ -194,7 +197,7 @@ impl Reply {
         if let Err(e) = request.respond(response) {
             log::debug!("rid={rid} answer not delivered: {e}");
         }
-        if svc.config.server.access_log {
+        if let Some((method, path)) = logged {
             log::info!(
                 "rid={rid} {method} {path} status={status} outcome={outcome} took_us={}",
                 arrived.elapsed().as_micros()
