@@ -3,6 +3,10 @@
 
 use std::process::ExitCode;
 
+/// See `tikv-jemallocator` in Cargo.toml for why not the system allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     profiteer::logging::init();
     let code = profiteer::cli::main();
