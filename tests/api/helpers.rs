@@ -7,6 +7,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,8 @@ pub struct TestApp {
     shared_mongo: bool,
     child: Option<Child>,
     log: Arc<Mutex<String>>,
+    /// Set when the server's stderr has ended.
+    log_closed: Arc<AtomicBool>,
 }
 
 /// A parsed HTTP answer.
@@ -191,6 +194,8 @@ fn launch(mut command: Command, config: &std::path::Path, env: &[(String, String
     let (tx, rx) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     let sink = log.clone();
+    let log_closed = Arc::new(AtomicBool::new(false));
+    let closed = log_closed.clone();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(addr) = line.split("listening on ").nth(1) {
@@ -200,6 +205,7 @@ fn launch(mut command: Command, config: &std::path::Path, env: &[(String, String
             log.push_str(&line);
             log.push('\n');
         }
+        closed.store(true, Ordering::Release);
     });
     let addr = match rx.recv_timeout(Duration::from_secs(60)) {
         Ok(addr) => addr.parse().unwrap(),
@@ -217,6 +223,7 @@ fn launch(mut command: Command, config: &std::path::Path, env: &[(String, String
         shared_mongo: true,
         child: Some(child),
         log,
+        log_closed,
     }
 }
 
@@ -489,8 +496,34 @@ impl TestApp {
             .unwrap_or(0)
     }
 
+    /// Everything the server logged before this call. The server writes
+    /// its log from a queue, in order, a few milliseconds late: so this asks
+    /// `/healthz` and waits for that request's access line, after which
+    /// every earlier line is in. A server that no longer answers: what it
+    /// wrote until its stderr ended (or a second passed).
     pub fn logs(&self) -> String {
-        self.log.lock().unwrap().clone()
+        let marker = self.child.as_ref().and_then(|_| {
+            let mut s = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let rid = read_response(&mut s).header("X-Request-Id")?.to_string();
+            Some(format!("rid={rid} "))
+        });
+        let until = Instant::now() + Duration::from_secs(if marker.is_some() { 10 } else { 1 });
+        loop {
+            {
+                let log = self.log.lock().unwrap();
+                let done = match &marker {
+                    Some(needle) => log.contains(needle.as_str()),
+                    None => self.log_closed.load(Ordering::Acquire),
+                };
+                if done || Instant::now() >= until {
+                    return log.clone();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Its log as it grows, for a thread that must wait for a line while
