@@ -163,6 +163,10 @@ impl<S: Read + Write> Conn<S> {
                         }
                         self.phase = Phase::Idle;
                         self.deadline = Some(Instant::now() + env.limits.keepalive);
+                        // An idle connection keeps no big buffer from a big request.
+                        if self.inb.is_empty() && self.inb.capacity() > 4096 {
+                            self.inb = Vec::new();
+                        }
                     }
                     _ => {}
                 }
