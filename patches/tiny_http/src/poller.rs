@@ -149,7 +149,7 @@ pub(crate) fn spawn(
         free: Vec::new(),
         next_gen: 0,
         scratch: vec![0; 16 * 1024],
-        next_scan: Instant::now() + IDLE_SCAN,
+        schedule: Schedule::new(Instant::now()),
     };
     thread::Builder::new()
         .name(name)
@@ -167,14 +167,53 @@ struct Poller {
     free: Vec<usize>,
     next_gen: u64,
     scratch: Vec<u8>,
-    next_scan: Instant,
+    schedule: Schedule,
+}
+
+/// When a poller next looks at its connections' deadlines: at the earliest
+/// one, but no sooner than [`SCAN_EVERY`] after the last look.
+struct Schedule {
+    /// The earliest deadline heard of since the last look.
+    next: Instant,
+    last: Instant,
+}
+
+impl Schedule {
+    fn new(now: Instant) -> Schedule {
+        Schedule {
+            next: now + IDLE_SCAN,
+            last: now,
+        }
+    }
+
+    /// A connection's deadline is `due`: the look comes no later for it.
+    /// Only ever earlier: a deadline that has passed must not postpone the
+    /// look (it used to set it `SCAN_EVERY` from now, so a crowd of
+    /// connections past their deadline, each sending a byte now and then,
+    /// kept the poller from ever looking).
+    fn deadline(&mut self, due: Instant) {
+        self.next = self.next.min(due);
+    }
+
+    fn due(&self) -> Instant {
+        self.next.max(self.last + SCAN_EVERY)
+    }
+
+    /// Looked at `now`; the earliest deadline left is `next`.
+    fn scanned(&mut self, now: Instant, next: Instant) {
+        self.last = now;
+        self.next = next;
+    }
 }
 
 impl Poller {
     fn run(&mut self, close: &AtomicBool) {
         let mut events = Events::with_capacity(1024);
         loop {
-            let timeout = self.next_scan.saturating_duration_since(Instant::now());
+            let timeout = self
+                .schedule
+                .due()
+                .saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     log::error!("poll failed: {}", e);
@@ -199,7 +238,7 @@ impl Poller {
                 self.drive(slot, |conn, env| conn.drive(env));
             }
             let Some(inbox) = self.poster.take() else {
-                if Instant::now() >= self.next_scan {
+                if Instant::now() >= self.schedule.due() {
                     self.scan();
                 }
                 continue;
@@ -219,7 +258,7 @@ impl Poller {
                     }
                 }
             }
-            if Instant::now() >= self.next_scan {
+            if Instant::now() >= self.schedule.due() {
                 self.scan();
             }
         }
@@ -259,9 +298,7 @@ impl Poller {
             return;
         }
         if let Some(due) = conn.deadline {
-            if due < self.next_scan {
-                self.next_scan = due.max(Instant::now() + SCAN_EVERY);
-            }
+            self.schedule.deadline(due);
         }
     }
 
@@ -320,7 +357,7 @@ impl Poller {
                 }
             }
         }
-        self.next_scan = next.max(now + SCAN_EVERY);
+        self.schedule.scanned(now, next);
     }
 
     fn close(&mut self, slot: usize) {
@@ -331,5 +368,38 @@ impl Poller {
         let _ = self.poll.registry().deregister(&mut conn.sock);
         let _ = conn.sock.shutdown(Shutdown::Write);
         self.free.push(slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Schedule, SCAN_EVERY};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn passed_deadlines_that_keep_reporting_never_postpone_the_look() {
+        let t = Instant::now();
+        let mut s = Schedule::new(t);
+        s.scanned(t, t + Duration::from_millis(1));
+        let looks_at = s.due();
+        assert_eq!(looks_at, t + SCAN_EVERY);
+        // Event after event from connections whose deadline has passed.
+        for i in 0..20 {
+            std::thread::sleep(Duration::from_millis(1));
+            s.deadline(t + Duration::from_millis(1));
+            assert!(s.due() <= looks_at, "postponed by event {}", i);
+        }
+    }
+
+    #[test]
+    fn the_look_comes_at_the_earliest_deadline_but_not_too_often() {
+        let t = Instant::now();
+        let mut s = Schedule::new(t);
+        s.scanned(t, t + Duration::from_secs(1));
+        s.deadline(t + Duration::from_millis(500));
+        s.deadline(t + Duration::from_millis(700));
+        assert_eq!(s.due(), t + Duration::from_millis(500));
+        s.deadline(t);
+        assert_eq!(s.due(), t + SCAN_EVERY);
     }
 }
