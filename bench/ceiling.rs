@@ -14,6 +14,11 @@ use std::sync::Arc;
 
 use crossbeam_channel::bounded;
 
+/// The allocator profiteer uses, so that the gap is profiteer's code, not
+/// glibc's malloc against jemalloc.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const BODY: &[u8] = br#"{"jsonrpc":"2.0","result":"pong","id":1}"#;
 
 fn answer(mut rq: tiny_http::Request) {
