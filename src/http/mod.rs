@@ -162,10 +162,10 @@ impl HttpServer {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
-        // The workers hand their answers to the connections' threads, which
-        // write them: without this wait the process could exit with an
-        // in-flight request's answer computed but never sent. Bounded, as a
-        // connection's thread may itself wait on a client.
+        // The workers hand their answers to the poller threads, which write
+        // them: without this wait the process could exit with an in-flight
+        // request's answer computed but never sent. Bounded, as a client may
+        // not be reading.
         let edge = self.server.stats();
         let until = Instant::now() + ANSWERS_WRITTEN_WITHIN;
         while edge.answering.load(Ordering::Acquire) > 0 && Instant::now() < until {

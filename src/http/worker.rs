@@ -1,6 +1,6 @@
 //! A request worker: takes queued requests, refuses the ones past their
 //! deadline, checks the caller's key and hands the body (read already, within
-//! its limit, by the connection's own thread) to the JSON-RPC layer.
+//! its limit, by the connection's poller thread) to the JSON-RPC layer.
 
 use std::sync::atomic::Ordering;
 use std::time::Instant;

@@ -62,8 +62,6 @@ pub struct Request {
     pub(crate) close_after: bool,
 }
 
-/// profiteer patch: where an answer goes. It collects the bytes and hands
-/// them, when dropped, to the connection's thread, which writes them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn new_request(
     secure: bool,
