@@ -237,26 +237,8 @@ impl Poller {
                 }
                 self.drive(slot, |conn, env| conn.drive(env));
             }
-            let Some(inbox) = self.poster.take() else {
-                if Instant::now() >= self.schedule.due() {
-                    self.scan();
-                }
-                continue;
-            };
-            for new in inbox.conns {
-                self.adopt(new);
-            }
-            for answer in inbox.answers {
-                match self.conns.get(answer.slot) {
-                    Some(Some(conn)) if conn.gen == answer.gen => {
-                        let bytes = answer.bytes;
-                        self.drive(answer.slot, move |conn, env| conn.answer(bytes, env));
-                    }
-                    // Its connection is gone: the answer has nowhere to go.
-                    _ => {
-                        self.stats.answering.fetch_sub(1, Ordering::AcqRel);
-                    }
-                }
+            if let Some(inbox) = self.poster.take() {
+                self.receive(inbox);
             }
             if Instant::now() >= self.schedule.due() {
                 self.scan();
@@ -264,6 +246,26 @@ impl Poller {
         }
         for slot in 0..self.conns.len() {
             self.close(slot);
+        }
+    }
+
+    /// Takes up newly accepted connections and writes the answers that came
+    /// back.
+    fn receive(&mut self, inbox: Inbox) {
+        for new in inbox.conns {
+            self.adopt(new);
+        }
+        for answer in inbox.answers {
+            match self.conns.get(answer.slot) {
+                Some(Some(conn)) if conn.gen == answer.gen => {
+                    let bytes = answer.bytes;
+                    self.drive(answer.slot, move |conn, env| conn.answer(bytes, env));
+                }
+                // Its connection is gone: the answer has nowhere to go.
+                _ => {
+                    self.stats.answering.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
         }
     }
 
