@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 use crate::cache::{self, Change};
 use crate::domain::ProfilePatch;
@@ -17,17 +16,19 @@ use crate::error::AppError;
 use crate::services::{Ctx, MongoCall};
 use crate::store::accounts::{self, Account, InsertError, Kept, NewAccount};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A User as assembled; sent as `UserJson`.
+#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub user_id: i64,
     pub username: String,
     pub email: Option<String>,
     pub state: String,
     pub roles: Vec<String>,
-    pub profile: Map<String, Value>,
+    /// A JSON object, as MongoDB's document was written out
+    /// (`store::bson_json`); `{}` without one.
+    pub profile: String,
     pub mfa: Mfa,
     /// Only when MongoDB could not be read (then `profile` is `{}`).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub profile_unavailable: bool,
     pub created_at: String,
     pub updated_at: String,
@@ -52,8 +53,33 @@ pub struct UserJson {
 }
 
 impl UserJson {
+    /// The fields in the order the contract shows them; the profile goes in
+    /// as the text it already is.
     fn of(user: &User) -> Result<UserJson, AppError> {
-        let json = serde_json::to_string(user)
+        let mut out = Vec::with_capacity(224 + user.profile.len());
+        out.extend_from_slice(b"{\"user_id\":");
+        json(&mut out, &user.user_id)?;
+        out.extend_from_slice(b",\"username\":");
+        json(&mut out, &user.username)?;
+        out.extend_from_slice(b",\"email\":");
+        json(&mut out, &user.email)?;
+        out.extend_from_slice(b",\"state\":");
+        json(&mut out, &user.state)?;
+        out.extend_from_slice(b",\"roles\":");
+        json(&mut out, &user.roles)?;
+        out.extend_from_slice(b",\"profile\":");
+        out.extend_from_slice(user.profile.as_bytes());
+        out.extend_from_slice(b",\"mfa\":");
+        json(&mut out, &user.mfa)?;
+        if user.profile_unavailable {
+            out.extend_from_slice(b",\"profile_unavailable\":true");
+        }
+        out.extend_from_slice(b",\"created_at\":");
+        json(&mut out, &user.created_at)?;
+        out.extend_from_slice(b",\"updated_at\":");
+        json(&mut out, &user.updated_at)?;
+        out.push(b'}');
+        let json = String::from_utf8(out)
             .map_err(|e| AppError::Internal(format!("serializing a user: {e}")))?;
         Ok(UserJson {
             user_id: user.user_id,
@@ -62,8 +88,13 @@ impl UserJson {
     }
 }
 
+fn json(out: &mut Vec<u8>, value: &impl Serialize) -> Result<(), AppError> {
+    serde_json::to_writer(out, value)
+        .map_err(|e| AppError::Internal(format!("serializing a user: {e}")))
+}
+
 /// `profiles` is `None` when MongoDB could not be read.
-fn assemble(account: Account, profiles: Option<&mut HashMap<i64, Map<String, Value>>>) -> User {
+fn assemble(account: Account, profiles: Option<&mut HashMap<i64, String>>) -> User {
     let profile_unavailable = profiles.is_none();
     let profile = profiles.and_then(|p| p.remove(&account.id));
     User {
@@ -72,7 +103,7 @@ fn assemble(account: Account, profiles: Option<&mut HashMap<i64, Map<String, Val
         email: account.email,
         state: account.state,
         roles: account.roles,
-        profile: profile.unwrap_or_default(),
+        profile: profile.unwrap_or_else(|| "{}".to_string()),
         mfa: Mfa { totp: account.totp },
         profile_unavailable,
         created_at: rfc3339(account.created_at),
@@ -92,11 +123,8 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
     let svc = ctx.svc;
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing: Vec<i64> = Vec::new();
-    for &id in ids {
-        if found.contains_key(&id) {
-            continue;
-        }
-        match svc.caches.user(id) {
+    for (&id, cached) in ids.iter().zip(svc.caches.users(ids)) {
+        match cached {
             Some(user) => {
                 found.insert(id, user);
             }
@@ -165,8 +193,8 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
 /// PostgreSQL alone (`profile_unavailable`) and not cached.
 fn profiles_or_none(
     ctx: &Ctx,
-    call: MongoCall<HashMap<i64, Map<String, Value>>>,
-) -> Option<HashMap<i64, Map<String, Value>>> {
+    call: MongoCall<HashMap<i64, String>>,
+) -> Option<HashMap<i64, String>> {
     match call.wait() {
         Ok(p) => Some(p),
         Err(e) => {

@@ -3,6 +3,7 @@
 //! `Result<Option<T>>` so a database error is never mistaken for "not found".
 
 pub mod accounts;
+mod bson_json;
 pub mod changes;
 pub mod limits;
 pub mod local_limits;

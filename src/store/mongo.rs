@@ -5,12 +5,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{doc, Bson, Document};
+use mongodb::bson::{doc, Bson, Document, RawDocumentBuf};
 use mongodb::options::{ClientOptions, IndexOptions};
 use mongodb::sync::{Client, Collection, Database};
 use mongodb::IndexModel;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::bson_json::profile_json;
 use crate::config::MongoConfig;
 
 pub type Result<T> = std::result::Result<T, mongodb::error::Error>;
@@ -18,6 +19,8 @@ pub type Result<T> = std::result::Result<T, mongodb::error::Error>;
 pub struct Mongo {
     db: Database,
     profiles: Collection<Document>,
+    /// The same collection, read as the bytes sent (see `bson_json`).
+    profiles_raw: Collection<RawDocumentBuf>,
     events: Collection<Document>,
 }
 
@@ -51,6 +54,7 @@ impl Mongo {
         let db = client.database(&db_name);
         Ok(Mongo {
             profiles: db.collection("profiles"),
+            profiles_raw: db.collection("profiles"),
             events: db.collection("login_events"),
             db,
         })
@@ -93,11 +97,7 @@ impl Mongo {
 
     /// `max_time`: the server gives up after this (callers also stop
     /// waiting then: see `Ctx::mongo`).
-    pub fn profiles(
-        &self,
-        ids: &[i64],
-        max_time: Duration,
-    ) -> Result<HashMap<i64, Map<String, Value>>> {
+    pub fn profiles(&self, ids: &[i64], max_time: Duration) -> Result<HashMap<i64, String>> {
         let mut out = HashMap::with_capacity(ids.len());
         if ids.is_empty() {
             return Ok(out);
@@ -107,7 +107,7 @@ impl Mongo {
         // closes the cursor (no getMore; the default first batch is 101).
         let n = ids.len().min(i32::MAX as usize);
         let cursor = self
-            .profiles
+            .profiles_raw
             .find(doc! {"_id": {"$in": ids}})
             .limit(n as i64)
             .batch_size(n as u32)
@@ -116,7 +116,7 @@ impl Mongo {
         for document in cursor {
             let document = document?;
             if let Ok(id) = document.get_i64("_id") {
-                out.insert(id, document_to_json(document));
+                out.insert(id, profile_json(&document)?);
             }
         }
         Ok(out)
@@ -220,14 +220,6 @@ fn reason_label(stored: &str) -> &'static str {
         "mfa_disabled" => "mfa_disabled",
         "mfa_reset" => "mfa_reset",
         _ => "other",
-    }
-}
-
-fn document_to_json(mut d: Document) -> Map<String, Value> {
-    d.remove("_id");
-    match Bson::Document(d).into_relaxed_extjson() {
-        Value::Object(map) => map,
-        _ => Map::new(),
     }
 }
 
