@@ -105,10 +105,15 @@ impl Mongo {
         // At most one document per id: with the limit and the batch size at
         // that count, every document comes in the first reply and the server
         // closes the cursor (no getMore; the default first batch is 101).
+        // In `_id` order, the server walks the index once: on the
+        // MongoDB-compatible server the find then cost 5.5 instead of 8.3 us
+        // a document for 100 consecutive ids and 8.0 instead of 10.5 for
+        // scattered ones (see `wiki/performance.md`).
         let n = ids.len().min(i32::MAX as usize);
         let cursor = self
             .profiles_raw
             .find(doc! {"_id": {"$in": ids}})
+            .sort(doc! {"_id": 1})
             .limit(n as i64)
             .batch_size(n as u32)
             .max_time(max_time)
