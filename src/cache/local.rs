@@ -151,6 +151,21 @@ impl LocalCaches {
         (e.until > Instant::now()).then(|| e.value.clone())
     }
 
+    /// [`LocalCaches::user`] for many, under one lock: `ids[i]`'s User at `i`.
+    pub fn users(&self, ids: &[i64]) -> Vec<Option<Arc<UserJson>>> {
+        if !self.is_fresh() {
+            return vec![None; ids.len()];
+        }
+        let now = Instant::now();
+        let map = lock(&self.users);
+        ids.iter()
+            .map(|id| {
+                let e = map.get(id)?;
+                (e.until > now).then(|| e.value.clone())
+            })
+            .collect()
+    }
+
     pub fn insert_user_if(&self, generation: u64, user: Arc<UserJson>) {
         let mut map = lock(&self.users);
         if self.is_fresh() && self.generation() == generation {

@@ -144,7 +144,11 @@ fn error_response(id: Value, e: &AppError, rid: u64) -> String {
 }
 
 fn result_response(id: &Value, result: &Output) -> String {
-    let mut out = String::with_capacity(256);
+    let mut out = String::with_capacity(match result {
+        // A `user.gets` answer is tens of kilobytes: one allocation, no regrowth.
+        Output::Raw(text) => text.len() + 64,
+        Output::Value(_) => 256,
+    });
     out.push_str(r#"{"jsonrpc":"2.0","result":"#);
     result.write_to(&mut out);
     out.push_str(r#","id":"#);
