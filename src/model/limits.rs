@@ -49,7 +49,8 @@ enum Backend {
 }
 
 /// An admitted, counted attempt. Dropped, it stays counted (a wrong
-/// password, or no answer); [`Attempt::succeeded`] gives it back.
+/// password); [`Attempt::succeeded`] gives it back, and so does a check
+/// that never answered ([`Attempt::check`]).
 pub struct Attempt {
     limits: LoginLimits,
     backend: Backend,
@@ -138,6 +139,24 @@ impl Attempt {
 }
 
 impl Attempt {
+    /// Runs the password check this attempt was counted for. A check that
+    /// gave no answer (its deadline passed on the hashing lane) told the
+    /// caller nothing, so it is given back: an overloaded lane must not
+    /// turn into a lockout of everyone behind one address.
+    pub fn check(
+        self,
+        ctx: &Ctx,
+        check: impl FnOnce() -> Result<bool, AppError>,
+    ) -> Result<(bool, Attempt), AppError> {
+        match check() {
+            Ok(matches) => Ok((matches, self)),
+            Err(e) => {
+                self.given_back(ctx);
+                Err(e)
+            }
+        }
+    }
+
     /// Not a guess after all (a correct password, but no session yet: an
     /// inactive account, or a second factor to come): the attempt is given
     /// back on every counter, and nothing else changes.

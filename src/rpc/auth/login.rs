@@ -78,7 +78,7 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let stored = creds
         .as_ref()
         .map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
-    let matches = pw::verify(ctx, ticket, &password, stored)?;
+    let (matches, attempt) = attempt.check(ctx, || pw::verify(ctx, ticket, &password, stored))?;
     let creds = match creds {
         Some(c) if matches => c,
         other => {

@@ -146,7 +146,10 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     // One attempt, counted before either is checked; it stays counted if
     // either is wrong.
     let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
-    if !pw::verify(ctx, ticket, &password, &creds.password_hash)? {
+    let (matches, attempt) = attempt.check(ctx, || {
+        pw::verify(ctx, ticket, &password, &creds.password_hash)
+    })?;
+    if !matches {
         return Err(AppError::InvalidCredentials);
     }
     {

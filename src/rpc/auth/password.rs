@@ -91,7 +91,10 @@ fn retried(
     // A password check like a login's, so counted like one: register must
     // not become a way around the login limits.
     let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
-    if !pw::verify(ctx, ticket, password, &creds.password_hash)? {
+    let (matches, attempt) = attempt.check(ctx, || {
+        pw::verify(ctx, ticket, password, &creds.password_hash)
+    })?;
+    if !matches {
         return Err(AppError::Conflict(field));
     }
     attempt.succeeded(ctx);
@@ -122,7 +125,9 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     // A stolen access token must not buy unlimited password guesses: wrong
     // old passwords count as failed logins of the account.
     let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
-    if !pw::verify(ctx, ticket, &old, &creds.password_hash)? {
+    let (matches, attempt) =
+        attempt.check(ctx, || pw::verify(ctx, ticket, &old, &creds.password_hash))?;
+    if !matches {
         return Err(AppError::InvalidCredentials);
     }
     attempt.succeeded(ctx);

@@ -149,3 +149,44 @@ fn metrics_show_the_shared_limiter_while_redis_answers() {
     login_from(&app, "alice", PASSWORD, "192.0.2.10");
     assert_eq!(limiter_backend(&app), "redis");
 }
+
+/// A login whose password check never answered (its deadline passed while
+/// bcrypt ran, or while it waited on the hashing lane) told the caller
+/// nothing, so it is not counted: an overloaded lane must not lock out
+/// everyone behind one address. Here every check outlasts the deadline.
+#[test]
+fn logins_that_time_out_on_the_hashing_lane_are_not_counted_as_failures() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nREQUEST_TIMEOUT_MS = 300\n\
+              [AUTH]\nBCRYPT_COST = 13\nHASH_WORKERS = 1\nHASH_QUEUE_DEPTH = 8\n\
+              LOGIN_MAX_FAILS = 2\n"
+            .into(),
+        ..Options::default()
+    });
+    // A well-formed hash of cost 15 (a second or more on any machine),
+    // made from a cheap one: no check can answer within the deadline.
+    let hash = bcrypt::hash(PASSWORD, 4)
+        .unwrap()
+        .replacen("$04$", "$15$", 1);
+    let imported = app.ok(
+        "user.import",
+        json!({"users": [{"username": "slow", "password_hash": hash}]}),
+    );
+    assert_eq!(imported["imported"], 1, "{imported}");
+    // Twice the pair's ceiling: each answers -32001, none -32029.
+    for _ in 0..4 {
+        let r = app.rpc(
+            "auth.login",
+            json!({"username": "slow", "password": PASSWORD, "ip": "198.51.100.7"}),
+        );
+        assert_eq!(r["error"]["code"], -32001, "{r}");
+    }
+    let mut r = app.redis();
+    for key in ["pair:slow|198.51.100.7", "ip:198.51.100.7", "login:slow"] {
+        let n: Option<i64> = redis::cmd("GET")
+            .arg(format!("{}rl:{key}", app.prefix))
+            .query(&mut r)
+            .unwrap();
+        assert!(n.unwrap_or(0) == 0, "rl:{key} counts {n:?}");
+    }
+}
