@@ -15,6 +15,22 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// What an answer that is neither a token nor a shed was: its JSON-RPC
+/// error code, else its HTTP status line, else "no_answer".
+fn other_outcome(resp: &str) -> String {
+    if let Some(at) = resp.find("\"code\":") {
+        let code: String = resp[at + 7..]
+            .chars()
+            .take_while(|c| *c == '-' || c.is_ascii_digit())
+            .collect();
+        return format!("error {code}");
+    }
+    match resp.lines().next() {
+        Some(status) if !status.is_empty() => status.trim().to_string(),
+        _ => "no_answer".to_string(),
+    }
+}
+
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     let addr = a.get(1).cloned().unwrap_or_else(|| "127.0.0.1:8080".into());
@@ -61,10 +77,8 @@ fn main() {
                                 "ok".into()
                             } else if resp.contains("-32002") {
                                 "shed".into()
-                            } else if resp.contains("-32001") {
-                                "timeout".into()
                             } else {
-                                "other".into()
+                                other_outcome(&resp)
                             }
                         }
                     };
@@ -89,11 +103,20 @@ fn main() {
     };
     let (ok, shed) = (lat("ok"), lat("shed"));
     let others = all.len() - ok.len() - shed.len();
+    let mut by_outcome: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (o, _) in all.iter().filter(|(o, _)| o != "ok" && o != "shed") {
+        *by_outcome.entry(o).or_default() += 1;
+    }
+    let other_by: Vec<String> = by_outcome
+        .iter()
+        .map(|(o, n)| format!("{:?}:{n}", o))
+        .collect();
     println!(
-        r#"{{"sent":{},"seconds":{secs},"ok":{},"shed":{},"other":{others},"ok_p50_ms":{:.2},"ok_p99_ms":{:.2},"shed_p50_ms":{:.2},"shed_p99_ms":{:.2}}}"#,
+        r#"{{"sent":{},"seconds":{secs},"ok":{},"shed":{},"other":{others},"other_by":{{{}}},"ok_p50_ms":{:.2},"ok_p99_ms":{:.2},"shed_p50_ms":{:.2},"shed_p99_ms":{:.2}}}"#,
         all.len(),
         ok.len(),
         shed.len(),
+        other_by.join(","),
         percentile(&ok, 0.5),
         percentile(&ok, 0.99),
         percentile(&shed, 0.5),

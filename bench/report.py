@@ -70,7 +70,9 @@ for name, r in rows.items():
 if flood:
     print(f"\nlogin flood ({flood['sent'] / flood['seconds']:.0f}/s offered, {flood['seconds']} s): "
           f"{flood['ok']} ok (p99 {flood['ok_p99_ms']:.0f} ms), {flood['shed']} shed with -32002 "
-          f"(p50 {flood['shed_p50_ms']:.1f} ms, p99 {flood['shed_p99_ms']:.1f} ms), {flood['other']} other")
+          f"(p50 {flood['shed_p50_ms']:.1f} ms, p99 {flood['shed_p99_ms']:.1f} ms), {flood['other']} other"
+          + (" (" + ", ".join(f"{k}: {v}" for k, v in flood.get("other_by", {}).items()) + ")"
+             if flood.get("other_by") else ""))
 print(f"server peak RSS (VmHWM, largest over the run's server processes): {peak_kb / 1024:.1f} MB")
 
 checks = []

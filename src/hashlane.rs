@@ -3,9 +3,8 @@
 //! jobs, queued or running. A caller reserves a place ([`HashLane::reserve`])
 //! before doing any other work for a login, so a login flood is refused for
 //! the price of parsing it, and the request workers stay free for token
-//! checks. The hashing threads also run under SCHED_IDLE: when token checks
-//! and bcrypt compete for the CPU, token checks win, and bcrypt gets every
-//! cycle they leave.
+//! checks. The hashing threads also run at nice +10, and while token checks
+//! are heavy only one of them hashes at a time (see [`HashLane::start`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
