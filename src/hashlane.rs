@@ -9,7 +9,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
@@ -89,6 +89,43 @@ fn lower_priority() {
     }
 }
 
+/// A thread's time on a CPU, and runnable but waiting for one.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    ran: Duration,
+    waited: Duration,
+}
+
+/// This thread's [`CpuTimes`] so far, from `/proc/thread-self/schedstat`
+/// (nanoseconds); `None` where the kernel does not keep them.
+fn cpu_times() -> Option<CpuTimes> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let mut fields = text.split_whitespace().map(|f| f.parse::<u64>().ok());
+    Some(CpuTimes {
+        ran: Duration::from_nanos(fields.next()??),
+        waited: Duration::from_nanos(fields.next()??),
+    })
+}
+
+/// The longest rest after one hash.
+const MAX_REST: Duration = Duration::from_secs(1);
+
+/// How long a hashing thread rests after a job that ran `ran` on a CPU and
+/// waited `waited` for one, `took` in all. Scheduling priority alone does
+/// not keep bcrypt out of the way: a hash that always wants a CPU costs
+/// the token checks sharing it about a quarter of their rate here even
+/// under SCHED_IDLE (`wiki/performance.md`). So a hash that waited for the
+/// CPU longer than it ran (the cores are wanted by other work) is followed
+/// by a rest as long as it took: under contention a hashing thread wants
+/// the CPU at most half the time; without it, no rest at all.
+fn rest_after(ran: Duration, waited: Duration, took: Duration) -> Duration {
+    if ran >= Duration::from_millis(1) && waited > ran {
+        took.min(MAX_REST)
+    } else {
+        Duration::ZERO
+    }
+}
+
 impl HashLane {
     /// `workers` threads; at most `workers + queue_depth` jobs at once.
     /// While `token_calls` counts heavy token-check traffic, only one hash
@@ -108,8 +145,16 @@ impl HashLane {
                     lower_priority();
                     for job in rx {
                         let _turn = Turn::take(&running, &token_calls);
+                        let (before, started) = (cpu_times(), Instant::now());
                         if catch_unwind(AssertUnwindSafe(job)).is_err() {
                             log::error!("a password-hashing job panicked");
+                        }
+                        if let (Some(before), Some(after)) = (before, cpu_times()) {
+                            std::thread::sleep(rest_after(
+                                after.ran.saturating_sub(before.ran),
+                                after.waited.saturating_sub(before.waited),
+                                started.elapsed(),
+                            ));
                         }
                     }
                 });
@@ -208,7 +253,6 @@ impl Ticket<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     /// Far longer than any scheduling hiccup: a job parked on a gate holds
     /// its place (and its worker) until the test opens the gate, and gives
@@ -258,6 +302,34 @@ mod tests {
         assert!(busy.join().unwrap().is_ok());
         assert_eq!(lane.in_lane(), 0);
         assert!(lane.reserve().is_ok());
+    }
+
+    #[test]
+    fn a_hash_rests_as_long_as_it_took_only_when_it_waited_for_the_cpu_more_than_it_ran() {
+        let ms = Duration::from_millis;
+        // Uncontended: no rest, however long the hash.
+        assert_eq!(rest_after(ms(240), ms(10), ms(250)), Duration::ZERO);
+        assert_eq!(rest_after(ms(240), ms(240), ms(480)), Duration::ZERO);
+        // Contended: a rest as long as the hash took, at most MAX_REST.
+        assert_eq!(rest_after(ms(240), ms(500), ms(740)), ms(740));
+        assert_eq!(rest_after(ms(240), ms(2000), ms(2240)), MAX_REST);
+        // A job that hardly ran (one skipped past its deadline): no rest.
+        assert_eq!(rest_after(Duration::ZERO, ms(5), ms(5)), Duration::ZERO);
+    }
+
+    #[test]
+    fn this_threads_cpu_times_count_what_it_ran() {
+        let Some(before) = cpu_times() else {
+            return; // a kernel without schedstat: the lane never rests
+        };
+        let spin = Instant::now();
+        let mut x = 0u64;
+        while spin.elapsed() < Duration::from_millis(50) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = cpu_times().unwrap();
+        assert!(after.ran > before.ran, "{x}");
+        assert!(after.waited >= before.waited);
     }
 
     #[test]
