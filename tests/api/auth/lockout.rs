@@ -87,16 +87,17 @@ fn a_success_gives_its_attempt_back_and_clears_its_pair() {
     fail_from(&app, "alice", Some("198.51.100.1"));
     fail_from(&app, "alice", Some("198.51.100.1"));
     login_from(&app, "alice", PASSWORD, "198.51.100.1");
-    let mut r = app.redis();
-    let get = |r: &mut redis::Connection, kind: &str, id: &str| -> Option<i64> {
-        redis::cmd("GET")
-            .arg(format!("{}rl:{kind}:{id}", app.prefix))
-            .query(r)
-            .unwrap()
-    };
-    assert_eq!(get(&mut r, "pair", "alice|198.51.100.1"), None);
-    assert_eq!(get(&mut r, "ip", "198.51.100.1"), Some(2));
-    assert_eq!(get(&mut r, "login", "alice"), Some(2));
+    assert_eq!(limit_counter(&app, "pair", "alice|198.51.100.1"), None);
+    assert_eq!(limit_counter(&app, "ip", "198.51.100.1"), Some(2));
+    assert_eq!(limit_counter(&app, "login", "alice"), Some(2));
+}
+
+/// A login-limit counter's value in Redis (`rl:{kind}:{id}`), if it exists.
+fn limit_counter(app: &TestApp, kind: &str, id: &str) -> Option<i64> {
+    redis::cmd("GET")
+        .arg(format!("{}rl:{kind}:{id}", app.prefix))
+        .query(&mut app.redis())
+        .unwrap()
 }
 
 fn limiter_backend(app: &TestApp) -> String {
@@ -181,12 +182,12 @@ fn logins_that_time_out_on_the_hashing_lane_are_not_counted_as_failures() {
         );
         assert_eq!(r["error"]["code"], -32001, "{r}");
     }
-    let mut r = app.redis();
-    for key in ["pair:slow|198.51.100.7", "ip:198.51.100.7", "login:slow"] {
-        let n: Option<i64> = redis::cmd("GET")
-            .arg(format!("{}rl:{key}", app.prefix))
-            .query(&mut r)
-            .unwrap();
-        assert!(n.unwrap_or(0) == 0, "rl:{key} counts {n:?}");
+    for (kind, id) in [
+        ("pair", "slow|198.51.100.7"),
+        ("ip", "198.51.100.7"),
+        ("login", "slow"),
+    ] {
+        let n = limit_counter(&app, kind, id);
+        assert!(n.unwrap_or(0) == 0, "rl:{kind}:{id} counts {n:?}");
     }
 }
