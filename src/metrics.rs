@@ -83,6 +83,8 @@ pub struct Gauges {
     pub events_failed: u64,
     /// Login limits kept in this instance's memory (Redis unreachable).
     pub login_limiter_local: bool,
+    /// `/readyz` and `/metrics` requests being answered now.
+    pub side_slots_in_use: usize,
     pub edge: EdgeCounts,
 }
 
@@ -168,7 +170,7 @@ impl Metrics {
             );
         });
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let lines: [(&str, &str, &str, String); 17] = [
+        let lines: [(&str, &str, &str, String); 18] = [
             (
                 "profiteer_queue_depth",
                 "gauge",
@@ -198,6 +200,12 @@ impl Metrics {
                 "counter",
                 "Requests refused with 401.",
                 load(&self.unauthorized_clients).to_string(),
+            ),
+            (
+                "profiteer_side_slots_in_use",
+                "gauge",
+                "/readyz and /metrics requests being answered now (at most 4).",
+                g.side_slots_in_use.to_string(),
             ),
             (
                 "profiteer_hash_queue_depth",
@@ -333,6 +341,7 @@ mod tests {
             events_failed: 0,
             edge: EdgeCounts::default(),
             login_limiter_local: false,
+            side_slots_in_use: 0,
         };
         let text = m.render(&g);
         assert!(text.contains("profiteer_requests_total{method=\"ping\",outcome=\"ok\"} 1"));

@@ -205,16 +205,25 @@ const ANSWERS_WRITTEN_WITHIN: std::time::Duration = std::time::Duration::from_se
 const SIDE_SLOTS: usize = 4;
 static SIDE_IN_USE: AtomicUsize = AtomicUsize::new(0);
 
-struct SideSlot;
+/// Side slots in use now, for `/metrics`: a leak would show as a gauge
+/// stuck above zero on an idle server.
+pub fn side_slots_in_use() -> usize {
+    SIDE_IN_USE.load(Ordering::Acquire)
+}
+
+/// One of `SIDE_SLOTS`, given back when dropped. Only [`SideSlot::take`]
+/// makes one, and only when it counted it: a slot that was never taken
+/// must never exist, or its drop would give back one it never held.
+struct SideSlot(());
 
 impl SideSlot {
     fn take() -> Option<SideSlot> {
-        let taken = SIDE_IN_USE
+        SIDE_IN_USE
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < SIDE_SLOTS).then_some(n + 1)
             })
-            .is_ok();
-        taken.then_some(SideSlot)
+            .ok()
+            .map(|_| SideSlot(()))
     }
 }
 
@@ -341,5 +350,28 @@ impl Router {
         if let Err(e) = spawned {
             log::error!("cannot start a thread for a side request: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The /readyz outage: `taken.then_some(SideSlot)` built a slot even
+    /// when none was free, and its drop gave back a slot it never held, so
+    /// a burst of probes wrapped the count and every later probe got 503.
+    #[test]
+    fn refused_side_slots_give_nothing_back_and_taken_ones_give_back_theirs() {
+        let before = side_slots_in_use();
+        let held: Vec<SideSlot> = std::iter::from_fn(SideSlot::take).take(64).collect();
+        assert_eq!(held.len(), SIDE_SLOTS - before, "took more than there are");
+        for _ in 0..12 {
+            assert!(SideSlot::take().is_none(), "a slot past the limit");
+        }
+        assert_eq!(side_slots_in_use(), SIDE_SLOTS);
+        drop(held);
+        assert_eq!(side_slots_in_use(), before);
+        assert!(SideSlot::take().is_some(), "a free slot was refused");
+        assert_eq!(side_slots_in_use(), before);
     }
 }

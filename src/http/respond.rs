@@ -104,6 +104,7 @@ impl Reply {
                 accept_errors: edge.accept_errors.load(Ordering::Relaxed),
             },
             login_limiter_local: svc.login_limits.in_force(),
+            side_slots_in_use: super::side_slots_in_use(),
         };
         let mut text = svc.metrics.render(&gauges);
         text.push_str(&shared_fetches(svc));

@@ -213,3 +213,32 @@ fn sigterm_finishes_in_flight_work_then_exits_zero() {
     assert!(status.success(), "{status:?}");
     assert!(app.logs().contains("stopped"));
 }
+
+/// The attacker's review: 12 concurrent `GET /readyz` on a fresh server,
+/// then every later probe answered `503 busy` until restart (a refused
+/// side slot gave back one it never held and the count wrapped). Behind a
+/// balancer that checks `/readyz`, anyone could mark every instance down.
+#[test]
+fn a_burst_of_readyz_probes_leaves_readyz_and_metrics_answering() {
+    let app = spawn_app();
+    std::thread::scope(|s| {
+        let probes: Vec<_> = (0..24)
+            .map(|_| s.spawn(|| app.get("/readyz").status))
+            .collect();
+        for p in probes {
+            let status = p.join().unwrap();
+            assert!(status == 200 || status == 503, "{status}");
+        }
+    });
+    for _ in 0..10 {
+        assert_eq!(app.get("/readyz").status, 200);
+    }
+    let metrics = app.get("/metrics");
+    assert_eq!(metrics.status, 200);
+    // Only the /metrics request itself holds a slot now.
+    assert!(
+        metrics.text().contains("profiteer_side_slots_in_use 1\n"),
+        "{}",
+        metrics.text()
+    );
+}
