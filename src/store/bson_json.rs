@@ -10,6 +10,12 @@
 //! crate's own conversion, one value at a time. A document with a repeated
 //! key (which no write of ours makes) goes through that conversion whole,
 //! since it keeps one entry per key.
+//!
+//! `extra` is stored as its JSON text (a BSON string, see
+//! `Mongo::update_profile`) and written back as that text: stored as a
+//! document, keys such as `$numberLong` or `$date` were read as Extended
+//! JSON (`{"$numberLong":"5"}` came back as `5`). A profile stored as a
+//! document by an older build is still read as before.
 
 use std::collections::HashSet;
 
@@ -29,13 +35,26 @@ pub fn profile_json(doc: &RawDocument) -> Result<String, mongodb::error::Error> 
     Ok(Value::Object(document_to_json(document)).to_string())
 }
 
-/// The slow path, and the definition: relaxed Extended JSON, `_id` dropped.
+/// The profile field kept as JSON text.
+pub const EXTRA: &str = "extra";
+
+/// `text` if it is a JSON object, as `extra`'s stored text always is.
+fn json_object(text: &str) -> Option<Map<String, Value>> {
+    serde_json::from_str(text).ok()
+}
+
+/// The slow path, and the definition: relaxed Extended JSON, `_id` dropped,
+/// `extra`'s text read back as the object it is.
 pub fn document_to_json(mut d: Document) -> Map<String, Value> {
     d.remove("_id");
-    match Bson::Document(d).into_relaxed_extjson() {
+    let mut map = match Bson::Document(d).into_relaxed_extjson() {
         Value::Object(map) => map,
         _ => Map::new(),
+    };
+    if let Some(extra) = map.get(EXTRA).and_then(Value::as_str).and_then(json_object) {
+        map.insert(EXTRA.to_string(), Value::Object(extra));
     }
+    map
 }
 
 /// `None`: not written here (malformed bytes or a repeated key).
@@ -57,7 +76,14 @@ fn write_document(doc: &RawDocument, skip_id: bool, out: &mut Vec<u8>) -> Option
         first = false;
         serde_json::to_writer(&mut *out, key).ok()?;
         out.push(b':');
-        write_value(value, out)?;
+        match value {
+            // Checked to be one JSON object (`extra` is 4 KiB at most).
+            RawBsonRef::String(text) if skip_id && key == EXTRA => {
+                json_object(text)?;
+                out.extend_from_slice(text.as_bytes());
+            }
+            value => write_value(value, out)?,
+        }
     }
     out.push(b'}');
     Some(())
@@ -208,6 +234,20 @@ mod tests {
         raw.append("k30", "again");
         let text = profile_json(&raw).expect("converts");
         assert_eq!(text.matches("\"k30\"").count(), 1, "{text}");
+    }
+
+    /// The attacker's review: `{"$numberLong":"5"}` in `extra` read back
+    /// as `5`, `{"$date":…}` as a date. Kept as text, it comes back as sent.
+    #[test]
+    fn extra_comes_back_exactly_as_stored_dollar_keys_included() {
+        let sent = r#"{"$numberLong":"5","when":{"$date":"2020-01-01T00:00:00Z"},"$oid":1}"#;
+        let d = doc! {"_id": 4_i64, "bio": "b", "extra": sent};
+        let expected = format!(r#"{{"bio":"b","extra":{sent}}}"#);
+        assert_eq!(fast(&d), expected);
+        assert_eq!(slow(&d), expected);
+        // A document stored by an older build still reads as before.
+        let old = doc! {"_id": 4_i64, "extra": {"team": "a"}};
+        assert_eq!(fast(&old), r#"{"extra":{"team":"a"}}"#);
     }
 
     #[test]

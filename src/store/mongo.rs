@@ -134,6 +134,8 @@ impl Mongo {
         let mut unset = Document::new();
         for (key, value) in changes {
             match value {
+                // As its JSON text: see `bson_json` (`$` keys are data).
+                Some(v) if key == super::bson_json::EXTRA => set.insert(key.clone(), v.to_string()),
                 Some(v) => set.insert(key.clone(), mongodb::bson::to_bson(v)?),
                 None => unset.insert(key.clone(), ""),
             };

@@ -369,3 +369,29 @@ fn an_integer_beyond_i64_in_extra_is_refused_not_stored_as_null() {
         i64::MAX
     );
 }
+
+/// The attacker's review: MongoDB Extended JSON in `extra` was interpreted
+/// (`{"$numberLong":"5"}` read back as `5`, `{"$date":…}` became a date).
+/// `extra` comes back exactly as stored, `$` keys included.
+#[test]
+fn extra_comes_back_exactly_as_stored_with_its_dollar_keys() {
+    let app = spawn_app();
+    let id = app.register("ext");
+    for extra in [
+        json!({"$numberLong": "5"}),
+        json!({"when": {"$date": {"$numberLong": "1577836800000"}}}),
+        json!({"n": [1, {"$numberDouble": "1.5"}], "$oid": "65a1b2c3d4e5f60718293a4b"}),
+    ] {
+        let user = app.ok(
+            "user.update_profile",
+            json!({"user_id": id, "profile": {"extra": extra}}),
+        );
+        assert_eq!(user["profile"]["extra"], extra);
+        assert_eq!(
+            app.ok("user.get", json!({"user_id": id}))["profile"]["extra"],
+            extra
+        );
+        let users = app.ok("user.gets", json!({"user_ids": [id]}));
+        assert_eq!(users["users"][0]["profile"]["extra"], extra);
+    }
+}
