@@ -3,8 +3,10 @@
 //!
 //! - No such account: creates it with the password read from the first line
 //!   of stdin (the same policy as `auth.register`) and the role.
-//! - The account exists: grants it the role and leaves its password alone
-//!   (stdin is not read), so the command is safe to re-run.
+//! - The account exists: refused (exit 2), since whoever registered that
+//!   name first would become an administrator with their own password.
+//!   With `--existing` the role is granted to it and the command says so,
+//!   leaving its password alone (stdin is not read).
 //!
 //! Pending migrations are applied first, as start-up would, so this works on
 //! a fresh database before the service ever ran. A grant records the change
@@ -30,6 +32,11 @@ pub struct Args {
     /// The role to hold; it must be listed in [ROLES]
     #[arg(long, value_name = "ROLE", default_value = "admin")]
     role: String,
+
+    /// Grant the role to an account that exists already (its password is
+    /// left as it is); without this flag an existing account is refused
+    #[arg(long)]
+    existing: bool,
 }
 
 pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
@@ -48,6 +55,15 @@ pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
     let db = |e: postgres::Error| Failure::Failed(format!("PostgreSQL: {e}"));
 
     if let Some(id) = accounts::id_by_login(&mut client, username.as_str()).map_err(db)? {
+        if !args.existing {
+            return Err(Failure::Refused(format!(
+                "the account {} exists already (user_id {id}): it keeps the password \
+                 its owner chose, so it is not made {} unless you pass --existing \
+                 (check who registered it first)",
+                username.as_str(),
+                role.as_str()
+            )));
+        }
         let mut tx = client.transaction().map_err(db)?;
         accounts::grant_role(&mut tx, id, role.as_str()).map_err(db)?;
         cache::record(&mut tx, &[Change::User(id)]).map_err(db)?;
@@ -74,14 +90,14 @@ pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
         username: username.as_str(),
         email: None,
         password_hash: &hash,
-        state: "active",
+        state: crate::domain::UserState::Active.as_str(),
         roles: &roles,
     };
     let id = match accounts::insert(&mut client, &new) {
         Ok(id) => id,
         Err(InsertError::Conflict(field)) => {
             return Err(Failure::Failed(format!(
-                "{field} {} was taken meanwhile: run the command again to grant the role",
+                "{field} {} was taken meanwhile: nothing was changed (see --existing)",
                 username.as_str()
             )))
         }

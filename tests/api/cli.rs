@@ -194,7 +194,7 @@ fn create_admin_creates_an_account_that_logs_in_with_the_admin_role() {
 }
 
 #[test]
-fn create_admin_grants_the_role_to_an_existing_account_and_keeps_its_password() {
+fn create_admin_grants_the_role_to_an_existing_account_only_with_existing_and_keeps_its_password() {
     let scratch = Scratch::new(&Options::default());
     let config = scratch.config.clone();
     let app = scratch.serve();
@@ -207,7 +207,35 @@ fn create_admin_grants_the_role_to_an_existing_account_and_keeps_its_password() 
         json!([])
     );
 
-    let run = run_cli(&["-c", &config, "create-admin", "--username", "alice"], "");
+    // The attacker's review: whoever registered the name first became admin
+    // with their own password. Without --existing it is refused, unchanged.
+    let run = run_cli(
+        &["-c", &config, "create-admin", "--username", "alice"],
+        "another strong password\n",
+    );
+    assert_eq!(run.code, Some(2), "{}", run.stdout);
+    assert!(run.stderr.contains("--existing"), "{}", run.stderr);
+    let roles: Vec<String> = app
+        .pg()
+        .query_one(
+            "SELECT ARRAY(SELECT role FROM user_roles WHERE user_id = $1)",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
+    assert!(roles.is_empty(), "{roles:?}");
+
+    let run = run_cli(
+        &[
+            "-c",
+            &config,
+            "create-admin",
+            "--username",
+            "alice",
+            "--existing",
+        ],
+        "",
+    );
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(
         run.stdout.contains("password is unchanged"),
