@@ -1,6 +1,6 @@
 """The Python service's own load pattern, from its own client: threads of
 thriftpy2's make_client (binary protocol, buffered transport) calling
-createUser(User(id=..., password="123456", state=0)) against profiteer's
+createUser(User(id=..., password="Thrift-load-Passphrase-42", state=0)) against profiteer's
 [THRIFT] port for a fixed time. Prints one RESULT line as bench/lua/common.lua
 does, for bench/report.py.
 
@@ -49,7 +49,7 @@ def main():
             began = time.monotonic()
             outcome = "ok"
             try:
-                client.createUser(user_thrift.User(id=uid, password="123456", state=0))
+                client.createUser(user_thrift.User(id=uid, password="Thrift-load-Passphrase-42", state=0))
             except TApplicationException as e:
                 outcome = "rpc_errors"
                 if '"code":-32002' in (e.message or ""):

@@ -125,7 +125,7 @@ impl App {
         let thrift = match (svc.config.thrift.port, http.work_queue()) {
             (Some(port), Some(queue)) => {
                 let server =
-                    ThriftServer::start(svc.clone(), queue, &svc.config.server.host, port)?;
+                    ThriftServer::start(svc.clone(), queue, &svc.config.thrift.host, port)?;
                 log::info!("thrift UserService at {}", server.addr());
                 if !svc.config.clients.is_empty() {
                     log::warn!(

@@ -46,6 +46,9 @@ pub enum AppError {
     },
     Unauthorized,
     Forbidden,
+    /// The caller may call the method but not pass this param (`ip`
+    /// without `@ip` in its `[CLIENTS]` patterns).
+    ForbiddenParam(&'static str),
 }
 
 impl From<Invalid> for AppError {
@@ -75,7 +78,7 @@ impl AppError {
             AppError::NotFound => -32013,
             AppError::RateLimited { .. } => -32029,
             AppError::Unauthorized => -32030,
-            AppError::Forbidden => -32031,
+            AppError::Forbidden | AppError::ForbiddenParam(_) => -32031,
         }
     }
 
@@ -96,7 +99,7 @@ impl AppError {
             AppError::NotFound => "not_found",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unauthorized => "unauthorized",
-            AppError::Forbidden => "forbidden",
+            AppError::Forbidden | AppError::ForbiddenParam(_) => "forbidden",
         }
     }
 
@@ -116,7 +119,7 @@ impl AppError {
             AppError::NotFound => "Not found",
             AppError::RateLimited { .. } => "Too many attempts",
             AppError::Unauthorized => "Unauthorized",
-            AppError::Forbidden => "Forbidden",
+            AppError::Forbidden | AppError::ForbiddenParam(_) => "Forbidden",
         }
     }
 
@@ -124,7 +127,9 @@ impl AppError {
         match self {
             AppError::InvalidParams(i) => Some(json!({"field": i.field, "reason": i.reason})),
             AppError::Unavailable(dep, _) => Some(json!({"dependency": dep.as_str()})),
-            AppError::Conflict(field) => Some(json!({"field": field})),
+            AppError::Conflict(field) | AppError::ForbiddenParam(field) => {
+                Some(json!({"field": field}))
+            }
             AppError::AccountInactive(state) => Some(json!({"state": state})),
             AppError::RateLimited { retry_after } => Some(json!({"retry_after": retry_after})),
             AppError::ParseError

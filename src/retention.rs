@@ -2,7 +2,8 @@
 //! batches of [`BATCH`] rows, what has been dead for `[RETENTION]
 //! SESSIONS_DAYS`: expired or revoked sessions (their tokens go with them),
 //! expired access and refresh tokens of live sessions, spent or expired
-//! reset tokens and login challenges. Each batch picks its rows with
+//! reset tokens and login challenges, and idempotency keys after a day.
+//! Each batch picks its rows with
 //! `FOR UPDATE SKIP LOCKED`, so instances running it at once share the work
 //! instead of waiting on each other. Login events expire in MongoDB itself:
 //! a TTL index on `at` of `LOGIN_EVENTS_DAYS`.
@@ -78,6 +79,9 @@ pub fn sweep(pool: &pg::Pool, keep: Duration, stop: &AtomicBool) -> Result<u64, 
             }
         }
     }
+    // Kept a day whatever the retention: the contract's promise to callers.
+    total += crate::store::idempotency::forget_old(&mut conn.client)
+        .map_err(|e| format!("idempotency keys: {e}"))?;
     Ok(total)
 }
 

@@ -59,6 +59,9 @@ pub struct Ctx<'a> {
     pub deadline: Instant,
     pub rid: u64,
     pub peer: Option<IpAddr>,
+    /// The calling client's `[CLIENTS]` name; `None` without `[CLIENTS]`
+    /// (and off the HTTP path).
+    pub client: Option<&'a str>,
 }
 
 impl Ctx<'_> {

@@ -117,6 +117,12 @@ impl fmt::Debug for MfaKey {
 pub struct ThriftConfig {
     /// `None`: not served. 0 picks a free port.
     pub port: Option<u16>,
+    /// The address it listens on (`[THRIFT] HOST`, default 127.0.0.1):
+    /// not `[SERVER] HOST`, since Thrift callers present no caller key.
+    pub host: String,
+    /// Peers that may connect (`[THRIFT] ALLOW`, CIDRs; default loopback);
+    /// others are closed at once.
+    pub allow: Vec<ipnet::IpNet>,
     /// Open Thrift connections at most; each holds one reader thread.
     pub max_connections: usize,
     /// A connection quiet this long between calls is closed. Long, because
@@ -320,6 +326,48 @@ mod tests {
         assert_eq!(c.thrift.max_connections, 256);
         let err = load(&format!("{MINIMAL}[THRIFT]\nPORT = 70000\n"), &[]).unwrap_err();
         assert!(err.0.contains("[THRIFT] PORT = \"70000\""), "{err}");
+    }
+
+    /// The attacker's review: the Thrift port bound to `[SERVER] HOST` and
+    /// let anyone connect. It has its own HOST (loopback by default) and
+    /// ALLOW (loopback by default, required in Product).
+    #[test]
+    fn the_thrift_port_listens_on_loopback_for_loopback_unless_told_and_product_names_allow() {
+        let c = load(
+            &format!("{MINIMAL}[SERVER]\nHOST = 0.0.0.0\n[THRIFT]\nPORT = 6000\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.thrift.host, "127.0.0.1");
+        let allowed = |c: &Config, ip: &str| {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            c.thrift.allow.iter().any(|n| n.contains(&ip))
+        };
+        assert!(allowed(&c, "127.0.0.1") && allowed(&c, "::1"));
+        assert!(!allowed(&c, "10.1.2.3"));
+        let c = load(
+            &format!("{MINIMAL}[THRIFT]\nPORT = 6000\nHOST = 10.0.0.5\nALLOW = 10.0.0.0/8, 192.168.1.7\n"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(c.thrift.host, "10.0.0.5");
+        assert!(allowed(&c, "10.200.0.1") && allowed(&c, "192.168.1.7"));
+        assert!(!allowed(&c, "127.0.0.1") && !allowed(&c, "192.168.1.8"));
+        let err = load(
+            &format!("{MINIMAL}[THRIFT]\nPORT = 6000\nALLOW = 10.0.0.0/33\n"),
+            &[],
+        )
+        .unwrap_err();
+        assert!(err.0.contains("[THRIFT] ALLOW"), "{err}");
+        let product = format!(
+            "{MINIMAL}[ENV]\nCURRENT_ENV = Product\n[CLIENTS]\nweb = {} auth.login,@ip\n\
+             [THRIFT]\nPORT = 6000\n",
+            "ab".repeat(32)
+        );
+        let err = load(&product, &[]).unwrap_err();
+        assert!(err.0.contains("[THRIFT] ALLOW is required"), "{err}");
+        let c = load(&format!("{product}ALLOW = 10.0.0.0/8\n"), &[]).unwrap();
+        assert_eq!(c.clients[0].methods, vec!["auth.login", "@ip"]);
     }
 
     #[test]

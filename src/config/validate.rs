@@ -305,8 +305,16 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
                 ))
             })?),
         },
+        host: r
+            .take("THRIFT", "HOST")
+            .unwrap_or_else(|| "127.0.0.1".to_string()),
+        allow: Vec::new(),
         max_connections: r.ranged("THRIFT", "MAX_CONNECTIONS", 256, 1, 65_536)?,
         idle: secs(r.ranged("THRIFT", "IDLE_S", 600, 1, 86_400)?),
+    };
+    let thrift = ThriftConfig {
+        allow: thrift_allow(r.take("THRIFT", "ALLOW"), &env, thrift.port.is_some())?,
+        ..thrift
     };
 
     let roles = parse_roles(r.section("ROLES"))?;
@@ -382,13 +390,61 @@ fn mfa_roles(
     Ok(names)
 }
 
+/// A method pattern, or the pseudo-pattern `@ip` (the client may state
+/// the end user's address).
 fn valid_pattern(p: &str) -> bool {
+    if p == crate::domain::IP_PATTERN {
+        return true;
+    }
     !p.is_empty()
         && p.len() <= 128
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_.:-*".contains(c))
         && !p[..p.len() - 1].contains('*')
 }
+
+/// `[THRIFT] ALLOW`: comma-separated CIDRs or single addresses. Without
+/// it, loopback only; in `Product` a served port must name it.
+fn thrift_allow(
+    list: Option<String>,
+    env: &str,
+    served: bool,
+) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    let Some(list) = list else {
+        if served && env == "Product" {
+            return Err(ConfigError(
+                "[THRIFT] ALLOW is required with [THRIFT] PORT and [ENV] CURRENT_ENV = \
+                 Product: Thrift callers present no caller key, so list the addresses \
+                 (CIDRs) that may connect"
+                    .to_string(),
+            ));
+        }
+        return Ok(LOOPBACK.iter().filter_map(|n| n.parse().ok()).collect());
+    };
+    let nets = list
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<ipnet::IpNet>()
+                .or_else(|_| p.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    ConfigError(format!(
+                        "[THRIFT] ALLOW: {p:?} is not an address or CIDR \
+                         (expected e.g. 10.0.0.0/8, 192.168.1.7 or ::1/128)"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if nets.is_empty() {
+        return Err(ConfigError(
+            "[THRIFT] ALLOW lists nothing: expected comma-separated CIDRs".to_string(),
+        ));
+    }
+    Ok(nets)
+}
+
+const LOOPBACK: [&str; 2] = ["127.0.0.0/8", "::1/128"];
 
 fn pattern_list(section: &str, key: &str, list: &str) -> Result<Vec<String>, ConfigError> {
     let patterns: Vec<String> = list

@@ -4,6 +4,10 @@
 
 /// `auth.login`'s `ip` and `user_agent`.
 pub const IP_MAX_CHARS: usize = 64;
+/// The `idempotency_key` of the writes that create something.
+pub const IDEMPOTENCY_KEY_MAX_CHARS: usize = 64;
+/// The largest id kept or handed out: 2^53 - 1, safe in every JSON client.
+pub const MAX_USER_ID: i64 = (1 << 53) - 1;
 pub const USER_AGENT_MAX_CHARS: usize = 512;
 /// `auth.authorize`'s `permission`: no `*` (a wildcard is for `[ROLES]`,
 /// not for a question) and no whitespace.

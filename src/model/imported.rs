@@ -34,5 +34,5 @@ pub fn store(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
         id: row.id,
         ..Kept::default()
     };
-    super::user::create(ctx, &new, kept, row.profile.as_ref())
+    super::user::create(ctx, &new, kept, row.profile.as_ref(), None)
 }

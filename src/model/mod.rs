@@ -4,6 +4,7 @@
 //! then one value. Handlers never see where the parts came from.
 
 pub mod coalesce;
+pub mod idempotency;
 pub mod imported;
 pub mod limits;
 pub mod mfa;

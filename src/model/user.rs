@@ -13,8 +13,10 @@ use serde::Serialize;
 use crate::cache::{self, Change};
 use crate::domain::ProfilePatch;
 use crate::error::AppError;
+use crate::model::idempotency;
 use crate::services::{Ctx, MongoCall};
 use crate::store::accounts::{self, Account, InsertError, Kept, NewAccount};
+use crate::store::idempotency as store_keys;
 
 /// A User as assembled; sent as `UserJson`.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,11 +258,16 @@ pub fn from_accounts(
 /// failure or crash in between leaves at most a profile document under an
 /// id no account has (taken ids are never handed out again; a kept id's
 /// document is overwritten by the row's next attempt).
+///
+/// `key`: `auth.register`'s idempotency key, kept with the answer
+/// `{user_id}` in the account's transaction; a key another call kept first
+/// is `Conflict("idempotency_key")` and nothing is created.
 pub fn create(
     ctx: &Ctx,
     new: &NewAccount,
     mut kept: Kept,
     profile: Option<&ProfilePatch>,
+    key: Option<&idempotency::Key>,
 ) -> Result<i64, AppError> {
     {
         let mut conn = ctx.pg()?;
@@ -288,6 +295,12 @@ pub fn create(
         Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
         Err(InsertError::Db(e)) => return Err(e.into()),
     };
+    if let Some(key) = key {
+        let answer = serde_json::json!({ "user_id": id }).to_string();
+        if !store_keys::remember(&mut tx, &key.scope(ctx), &answer)? {
+            return Err(AppError::Conflict("idempotency_key"));
+        }
+    }
     tx.commit()?;
     Ok(id)
 }

@@ -23,7 +23,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::config::ClientKey;
-use crate::domain::pattern_matches;
+use crate::domain::{pattern_matches, IP_PATTERN};
 use crate::error::AppError;
 use crate::services::{Ctx, Services};
 pub use params::Params;
@@ -274,6 +274,15 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
         {
             return Err(AppError::Forbidden);
         }
+        // The end user's address decides which login limits apply: only a
+        // client trusted to state it may (a gateway that saw the user).
+        let states_ip = raw_params
+            .and_then(Value::as_object)
+            .and_then(|o| o.get("ip"))
+            .is_some_and(|v| !v.is_null());
+        if states_ip && !client.methods.iter().any(|p| p == IP_PATTERN) {
+            return Err(AppError::ForbiddenParam("ip"));
+        }
     }
     let names: Vec<&str> = method.params.iter().map(|p| p.name).collect();
     let params = Params::new(raw_params, &names)?;
@@ -282,6 +291,7 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
         deadline: req.deadline,
         rid: req.rid,
         peer: req.peer,
+        client: req.client.map(|c| c.name.as_str()),
     };
     ctx.check_deadline()?;
     // Only a call that gets this far is token traffic: junk (parse errors,

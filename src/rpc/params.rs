@@ -31,6 +31,11 @@ impl<'a> Params<'a> {
         Ok(Params { map })
     }
 
+    /// All the params as given (`None`: no params).
+    pub fn all(&self) -> Option<&'a Map<String, Value>> {
+        self.map
+    }
+
     /// The raw value; JSON `null` counts as absent.
     pub fn get(&self, key: &str) -> Option<&'a Value> {
         self.map?.get(key).filter(|v| !v.is_null())

@@ -29,6 +29,8 @@ pub struct Credentials {
     pub email: Option<String>,
     pub password_hash: String,
     pub state: String,
+    /// `users.auth_epoch` when read: see `sessions::create`.
+    pub epoch: i64,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -147,8 +149,8 @@ pub fn accounts(conn: &mut PgConn, ids: &[i64]) -> Result<Vec<Account>, postgres
         .collect()
 }
 
-const CREDENTIALS: &str =
-    "SELECT id, username, email, password_hash, state FROM users WHERE username = $1 OR email = $1";
+const CREDENTIALS: &str = "SELECT id, username, email, password_hash, state, auth_epoch \
+     FROM users WHERE username = $1 OR email = $1";
 
 /// Looks a login up by username or email (both stored lower-cased).
 pub fn credentials(conn: &mut PgConn, login: &str) -> Result<Option<Credentials>, postgres::Error> {
@@ -169,7 +171,7 @@ pub fn credentials_by_id(
 ) -> Result<Option<Credentials>, postgres::Error> {
     client
         .query_opt(
-            "SELECT id, username, email, password_hash, state FROM users WHERE id = $1",
+            "SELECT id, username, email, password_hash, state, auth_epoch FROM users WHERE id = $1",
             &[&id],
         )?
         .as_ref()
@@ -184,6 +186,7 @@ fn credentials_from(row: &Row) -> Result<Credentials, postgres::Error> {
         email: row.try_get(2)?,
         password_hash: row.try_get(3)?,
         state: row.try_get(4)?,
+        epoch: row.try_get(5)?,
     })
 }
 

@@ -188,11 +188,14 @@ pub fn sealed_not_under(
 }
 
 /// A login challenge; the user's expired or finished ones go with it (a
-/// user's challenges never pile up).
+/// user's challenges never pile up). `epoch`: the account's `auth_epoch`
+/// its password was verified at; `auth.mfa.verify` opens no session once
+/// the account's has moved on.
 pub fn create_challenge(
     client: &mut impl GenericClient,
     hash: &TokenHash,
     user_id: i64,
+    epoch: i64,
     expires: DateTime<Utc>,
     ip: Option<&str>,
     user_agent: Option<&str>,
@@ -203,9 +206,16 @@ pub fn create_challenge(
         &[&user_id],
     )?;
     client.execute(
-        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at, ip, user_agent) \
-         VALUES ($1, $2, $3, $4, $5)",
-        &[&hash.0.as_slice(), &user_id, &expires, &ip, &user_agent],
+        "INSERT INTO mfa_challenges (token_hash, user_id, expires_at, ip, user_agent, auth_epoch) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &hash.0.as_slice(),
+            &user_id,
+            &expires,
+            &ip,
+            &user_agent,
+            &epoch,
+        ],
     )?;
     Ok(())
 }
@@ -215,6 +225,8 @@ pub fn create_challenge(
 #[derive(Debug)]
 pub struct Challenge {
     pub user_id: i64,
+    /// The account's `auth_epoch` when its password was verified.
+    pub epoch: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
 }
@@ -226,7 +238,7 @@ pub fn lock_challenge(
 ) -> Result<Option<Challenge>, postgres::Error> {
     client
         .query_opt(
-            "SELECT user_id, ip, user_agent FROM mfa_challenges \
+            "SELECT user_id, ip, user_agent, auth_epoch FROM mfa_challenges \
              WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now() \
                AND failures < $2 FOR UPDATE",
             &[&hash.0.as_slice(), &max_failures],
@@ -236,6 +248,7 @@ pub fn lock_challenge(
                 user_id: r.try_get(0)?,
                 ip: r.try_get(1)?,
                 user_agent: r.try_get(2)?,
+                epoch: r.try_get(3)?,
             })
         })
         .transpose()

@@ -142,6 +142,44 @@ CREATE INDEX password_resets_expires_at ON password_resets (expires_at);
 CREATE INDEX password_resets_used_at ON password_resets (used_at) WHERE used_at IS NOT NULL;
 "#,
     ),
+    (
+        5,
+        r#"
+-- Bumped by every write that ends a user's sessions (password change and
+-- reset, logout_all, set_state, MFA removal): a login verified against an
+-- older value creates no session (store::sessions::create checks it under a
+-- share lock, in the inserting transaction), and neither does a pmf_
+-- challenge made before it.
+ALTER TABLE users ADD COLUMN auth_epoch BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mfa_challenges ADD COLUMN auth_epoch BIGINT NOT NULL DEFAULT 0;
+
+-- Ids are safe in every JSON client: 1..2^53-1. A kept id past that is
+-- refused before it reaches the table; the sequence can never be moved
+-- past it (rows of an older build are left as they are).
+ALTER TABLE users ADD CONSTRAINT users_id_range
+    CHECK (id BETWEEN 1 AND 9007199254740991) NOT VALID;
+DO $$
+BEGIN
+    IF (SELECT last_value FROM users_id_seq) <= 9007199254740991 THEN
+        ALTER TABLE users ALTER COLUMN id SET MAXVALUE 9007199254740991;
+    END IF;
+END $$;
+
+-- Retries recognised by the caller's key (auth.register, user.import):
+-- the first successful answer, kept 24 h, answered again for the same
+-- params; other params under the same key are a conflict.
+CREATE TABLE idempotency_keys (
+    client TEXT NOT NULL,
+    method TEXT NOT NULL,
+    key TEXT NOT NULL,
+    params_hash BYTEA NOT NULL,
+    answer TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (client, method, key)
+);
+CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -97,16 +97,54 @@ fn insert_pair(
     Ok(())
 }
 
+/// What a login verified about its account: the user, and the account's
+/// `auth_epoch` as read before the password (or second factor) was checked.
+#[derive(Debug, Clone, Copy)]
+pub struct Verified {
+    pub user_id: i64,
+    pub epoch: i64,
+}
+
+/// Why [`create`] made no session: the account changed since it was
+/// verified (a password change or reset, `logout_all`, MFA removed), or it
+/// is no longer active, or it is gone.
+#[derive(Debug)]
+pub enum Stale {
+    Changed,
+    Inactive(String),
+}
+
 /// Creates a session with its first token pair; returns the session id.
 /// `amr`: how the user authenticated (`["pwd"]`, `["pwd", "otp"]`).
+///
+/// Only while the account is as the login verified it: its row is read
+/// under a share lock in this transaction, so a revoking write
+/// ([`end_all`], which bumps `auth_epoch` under a row lock) either
+/// committed before (the epoch differs: no session) or waits for this
+/// transaction and then revokes the session it made.
 pub fn create(
     client: &mut impl GenericClient,
-    user_id: i64,
+    verified: Verified,
     ip: Option<&str>,
     user_agent: Option<&str>,
     amr: &[&str],
     pair: &Pair,
-) -> Result<i64, postgres::Error> {
+) -> Result<Result<i64, Stale>, postgres::Error> {
+    let user_id = verified.user_id;
+    let row = client.query_opt(
+        "SELECT auth_epoch, state FROM users WHERE id = $1 FOR SHARE",
+        &[&user_id],
+    )?;
+    let Some(row) = row else {
+        return Ok(Err(Stale::Changed));
+    };
+    let (epoch, state): (i64, String) = (row.try_get(0)?, row.try_get(1)?);
+    if epoch != verified.epoch {
+        return Ok(Err(Stale::Changed));
+    }
+    if state != crate::domain::UserState::Active.as_str() {
+        return Ok(Err(Stale::Inactive(state)));
+    }
     let session_id: i64 = client
         .query_one(
             "INSERT INTO sessions (user_id, expires_at, ip, user_agent, amr) \
@@ -115,7 +153,7 @@ pub fn create(
         )?
         .try_get(0)?;
     insert_pair(client, session_id, pair)?;
-    Ok(session_id)
+    Ok(Ok(session_id))
 }
 
 /// A refresh token and its session, locked for the rest of the transaction
@@ -206,12 +244,23 @@ pub fn revoke(client: &mut impl GenericClient, session_id: i64) -> Result<bool, 
     )? == 1)
 }
 
-/// Revokes every live session of a user but `keep`; returns their ids.
-pub fn revoke_all(
+/// Ends every way into a user's account but the session `keep`: open
+/// `pmf_` login challenges are deleted, `auth_epoch` is bumped (so a login
+/// verified before this commits creates no session, see [`create`]), and
+/// every live session is revoked; returns their ids. Call it first in its
+/// transaction, before other writes to the user's row: challenges, then
+/// the user row, then sessions is the order `auth.mfa.verify` locks them
+/// in too, so the two never deadlock.
+pub fn end_all(
     client: &mut impl GenericClient,
     user_id: i64,
     keep: Option<i64>,
 ) -> Result<Vec<i64>, postgres::Error> {
+    client.execute("DELETE FROM mfa_challenges WHERE user_id = $1", &[&user_id])?;
+    client.execute(
+        "UPDATE users SET auth_epoch = auth_epoch + 1 WHERE id = $1",
+        &[&user_id],
+    )?;
     client
         .query(
             "UPDATE sessions SET revoked_at = now() \

@@ -140,6 +140,20 @@ fn accept(shared: &Arc<Shared>, listener: &TcpListener) {
                 continue;
             }
         };
+        let allowed = stream.peer_addr().is_ok_and(|peer| {
+            let ip = peer.ip().to_canonical();
+            shared
+                .svc
+                .config
+                .thrift
+                .allow
+                .iter()
+                .any(|n| n.contains(&ip))
+        });
+        if !allowed {
+            metrics.thrift_refused.fetch_add(1, Ordering::Relaxed);
+            continue; // not on [THRIFT] ALLOW: closed unread
+        }
         let id = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
         {
             let mut open = shared.lock_open();

@@ -39,7 +39,10 @@ fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>,
 pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let login = login_name(p.str("username")?)?;
     let password = Password::for_login(p.str("password")?.to_string())?;
-    let ip = bounded(p, "ip", IP_MAX_CHARS)?;
+    let ip = bounded(p, "ip", IP_MAX_CHARS)?
+        .map(|raw| crate::domain::parse_ip("ip", raw))
+        .transpose()?;
+    let ip = ip.as_deref();
     let user_agent = bounded(p, "user_agent", USER_AGENT_MAX_CHARS)?;
     let event = |user_id: Option<i64>, ok: bool, reason: Option<&'static str>| {
         ctx.svc.events.record(LoginEvent {
@@ -105,12 +108,30 @@ pub fn login(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     attempt.succeeded(ctx);
 
     let minted = Minted::new(ctx)?;
-    let session_id = {
+    let verified = sessions::Verified {
+        user_id: creds.id,
+        epoch: creds.epoch,
+    };
+    let created = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
-        let id = sessions::create(&mut tx, creds.id, ip, user_agent, &["pwd"], &minted.pair())?;
+        let created =
+            sessions::create(&mut tx, verified, ip, user_agent, &["pwd"], &minted.pair())?;
         tx.commit()?;
-        id
+        created
+    };
+    // The password was changed or reset, every session ended, or the
+    // account disabled while this login was checking: it opens nothing.
+    let session_id = match created {
+        Ok(id) => id,
+        Err(sessions::Stale::Inactive(state)) => {
+            event(Some(creds.id), false, Some("account_inactive"));
+            return Err(AppError::AccountInactive(state));
+        }
+        Err(sessions::Stale::Changed) => {
+            event(Some(creds.id), false, Some("credentials_changed"));
+            return Err(AppError::InvalidCredentials);
+        }
     };
     event(Some(creds.id), true, None);
     Ok(minted.answer(creds.id, session_id))

@@ -70,6 +70,7 @@ pub(super) fn challenge(
         &mut conn.client,
         &token.hash(),
         creds.id,
+        creds.epoch,
         expires,
         ip,
         user_agent,
@@ -158,6 +159,9 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         if !mfa::enabled(&mut tx, info.user_id)? {
             return Err(AppError::NotFound);
         }
+        // First in the transaction (see `sessions::end_all`); undone with
+        // it if the code is wrong.
+        let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
         if !model::accept(&ctx.config().auth, &mut tx, info.user_id, &proof)? {
             drop(tx);
             record(
@@ -170,7 +174,6 @@ pub fn disable(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
             return Err(AppError::InvalidCredentials);
         }
         mfa::remove(&mut tx, info.user_id)?;
-        let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
         accounts::touch(&mut tx, info.user_id)?;
         cache::commit(
             &ctx.svc.caches,
@@ -235,14 +238,28 @@ pub fn verify(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         return Err(AppError::InvalidCredentials);
     }
     mfa::challenge_used(&mut tx, &hash)?;
-    let session_id = sessions::create(
-        &mut tx,
+    let verified = sessions::Verified {
         user_id,
+        epoch: challenge.epoch,
+    };
+    let created = sessions::create(
+        &mut tx,
+        verified,
         ip,
         user_agent,
         &["pwd", "otp"],
         &minted.pair(),
     )?;
+    let session_id = match created {
+        Ok(id) => id,
+        // Revocations delete open challenges, so this is only a challenge
+        // made from a password checked before one: it opens nothing.
+        Err(_) => {
+            drop(tx);
+            event(false, Some("credentials_changed"));
+            return Err(AppError::Unauthorized);
+        }
+    };
     tx.commit()?;
     drop(conn);
     attempt.succeeded(ctx);

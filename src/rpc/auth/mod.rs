@@ -52,6 +52,11 @@ pub const METHODS: &[Method] = &[
                 required: false,
                 schema: component!("ProfilePatch"),
             },
+            Param {
+                name: "idempotency_key",
+                required: false,
+                schema: component!("IdempotencyKey"),
+            },
         ],
         result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"}},"required":["user_id"],"additionalProperties":false}"##,
         handler: |c, p| password::register(c, p).map(Output::from),

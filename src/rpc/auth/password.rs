@@ -6,12 +6,12 @@ use serde_json::{json, Value};
 
 use crate::cache::{self, Change};
 use crate::domain::{
-    Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, Username,
+    Email, Password, PasswordPolicy, ProfilePatch, Token, TokenHash, TokenKind, UserState, Username,
 };
 use crate::error::AppError;
 use crate::model::limits::{self, LoginLimits};
 use crate::model::password as pw;
-use crate::model::{session, user};
+use crate::model::{idempotency, session, user};
 use crate::rpc::Params;
 use crate::services::Ctx;
 use crate::store::accounts::{self, Kept, NewAccount};
@@ -30,80 +30,65 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         .get("profile")
         .map(|v| ProfilePatch::parse(v, "profile"))
         .transpose()?;
-    let email_str = email.as_ref().map(Email::as_str);
-    let raw_password = p.str("password")?.to_string();
-    // The lane first: the strength check (zxcvbn) costs milliseconds of CPU,
-    // which a flood of refused registrations must not get to spend.
-    let ticket = ctx.svc.lane.reserve()?;
-    let password = policy(ctx).check(raw_password, "password", username.as_str(), email_str)?;
-    // A cheap pre-check spares a bcrypt hash on an obvious conflict (or
-    // recognises a retry); the unique constraints still decide a race.
-    let taken = {
-        let mut conn = ctx.pg()?;
-        accounts::taken(&mut conn.client, username.as_str(), email_str)?
-    };
-    if let Some(field) = taken {
-        return retried(
-            ctx, ticket, field, &username, email_str, &password, &profile,
-        );
+    let password = p.str("password")?.to_string();
+    // A retry is recognised by its key only, never by its password: a
+    // taken username is -32010 whatever password comes with it.
+    let key = idempotency::Key::of("auth.register", p.all())?;
+    if let Some(answer) = idempotency::recall(ctx, key.as_ref())? {
+        return Ok(answer);
     }
-    let hash = pw::hash(ctx, ticket, &password)?;
-    let new = NewAccount {
-        username: username.as_str(),
-        email: email_str,
-        password_hash: &hash,
-        state: "active",
-        roles: &[],
+    let new = Registration {
+        username: &username,
+        email: email.as_ref(),
+        password,
+        profile: profile.as_ref(),
     };
-    match user::create(ctx, &new, Kept::default(), profile.as_ref()) {
-        Ok(id) => Ok(json!({"user_id": id})),
-        Err(AppError::Conflict(field)) => {
-            let ticket = ctx.svc.lane.reserve()?;
-            retried(
-                ctx, ticket, field, &username, email_str, &password, &profile,
-            )
+    match (create_account(ctx, new, key.as_ref()), &key) {
+        (Ok(id), _) => Ok(json!({"user_id": id})),
+        // The same key's first call committed while this one worked: its
+        // answer, or -32010 `idempotency_key` if its params were others.
+        (Err(AppError::Conflict(field)), Some(key)) => {
+            idempotency::recall(ctx, Some(key))?.ok_or(AppError::Conflict(field))
         }
-        Err(e) => Err(e),
+        (Err(e), _) => Err(e),
     }
 }
 
-/// A registration whose username (or email) is taken: if it is this very
-/// registration, made before by a call whose answer was lost (same
-/// username, email and password), it is answered again, its profile written
-/// again; anything else is the conflict.
-fn retried(
+struct Registration<'a> {
+    username: &'a Username,
+    email: Option<&'a Email>,
+    password: String,
+    profile: Option<&'a ProfilePatch>,
+}
+
+fn create_account(
     ctx: &Ctx,
-    ticket: crate::hashlane::Ticket,
-    field: &'static str,
-    username: &Username,
-    email: Option<&str>,
-    password: &crate::domain::Password,
-    profile: &Option<ProfilePatch>,
-) -> Result<Value, AppError> {
-    let creds = {
+    r: Registration,
+    key: Option<&idempotency::Key>,
+) -> Result<i64, AppError> {
+    let email = r.email.map(Email::as_str);
+    // The lane first: the strength check (zxcvbn) costs milliseconds of
+    // CPU, which a flood of refused registrations must not get to spend.
+    let ticket = ctx.svc.lane.reserve()?;
+    let password = policy(ctx).check(r.password, "password", r.username.as_str(), email)?;
+    // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
+    // unique constraints still decide a race.
+    let taken = {
         let mut conn = ctx.pg()?;
-        accounts::credentials(&mut conn, username.as_str())?
+        accounts::taken(&mut conn.client, r.username.as_str(), email)?
     };
-    let same = creds.filter(|c| c.username == username.as_str() && c.email.as_deref() == email);
-    let Some(creds) = same else {
-        return Err(AppError::Conflict(field));
-    };
-    // A password check like a login's, so counted like one: register must
-    // not become a way around the login limits.
-    let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
-    let (matches, attempt) = attempt.check(ctx, || {
-        pw::verify(ctx, ticket, password, &creds.password_hash)
-    })?;
-    if !matches {
+    if let Some(field) = taken {
         return Err(AppError::Conflict(field));
     }
-    attempt.succeeded(ctx);
-    if let Some(profile) = profile.clone() {
-        let id = creds.id;
-        ctx.mongo(move |m, _| m.update_profile(id, &profile.0))?;
-        user::changed(ctx, id)?;
-    }
-    Ok(json!({"user_id": creds.id}))
+    let hash = pw::hash(ctx, ticket, &password)?;
+    let new = NewAccount {
+        username: r.username.as_str(),
+        email,
+        password_hash: &hash,
+        state: UserState::Active.as_str(),
+        roles: &[],
+    };
+    user::create(ctx, &new, Kept::default(), r.profile, key)
 }
 
 pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
@@ -134,10 +119,10 @@ pub fn change_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
+    let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
     accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
     // A reset token asked for before the change would undo it.
     sessions::spend_resets(&mut tx, info.user_id)?;
-    let revoked = sessions::revoke_all(&mut tx, info.user_id, Some(info.session_id))?;
     cache::commit(
         &ctx.svc.caches,
         tx,
@@ -199,8 +184,8 @@ pub fn reset_password(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     if sessions::take_reset(&mut tx, &hash)? != Some(creds.id) {
         return Err(AppError::Unauthorized);
     }
+    let revoked = sessions::end_all(&mut tx, creds.id, None)?;
     accounts::set_password_hash(&mut tx, creds.id, &new_hash)?;
-    let revoked = sessions::revoke_all(&mut tx, creds.id, None)?;
     cache::commit(&ctx.svc.caches, tx, &Change::revoked(creds.id, &revoked))?;
     Ok(json!({"revoked": revoked.len()}))
 }

@@ -83,7 +83,7 @@ pub fn logout_all(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let info = session::require(ctx, p.str("token")?)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
-    let revoked = sessions::revoke_all(&mut tx, info.user_id, None)?;
+    let revoked = sessions::end_all(&mut tx, info.user_id, None)?;
     let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
     cache::commit(&ctx.svc.caches, tx, &changes)?;
     Ok(json!({"revoked": revoked.len()}))

@@ -7,15 +7,15 @@ use serde_json::{json, Map, Value};
 
 use crate::config::Config;
 use crate::domain::limits::{
-    GETS_MAX_IDS, IMPORT_MAX_ROWS, IP_MAX_CHARS, PAGE_DEFAULT, PAGE_MAX, PERMISSION_MAX_CHARS,
-    SEARCH_QUERY_MAX_CHARS, USER_AGENT_MAX_CHARS,
+    GETS_MAX_IDS, IDEMPOTENCY_KEY_MAX_CHARS, IMPORT_MAX_ROWS, IP_MAX_CHARS, PAGE_DEFAULT, PAGE_MAX,
+    PERMISSION_MAX_CHARS, SEARCH_QUERY_MAX_CHARS, USER_AGENT_MAX_CHARS,
 };
 use crate::domain::{email, password, profile, role, username, UserState};
 use crate::model::password::MAX_COST_ABOVE_CONFIG;
 
-/// Ids are i64 on the server; the schema stops at 2^53 - 1, the largest
+/// Ids are i64 on the server and kept within 2^53 - 1, the largest
 /// integer every JSON client (JavaScript first) reads exactly.
-pub const MAX_SAFE_ID: i64 = 9_007_199_254_740_991;
+pub const MAX_SAFE_ID: i64 = crate::domain::limits::MAX_USER_ID;
 
 /// `$ref` to a component schema.
 pub fn component(name: &str) -> Value {
@@ -219,7 +219,7 @@ pub fn schemas(config: &Config) -> Value {
         },
         "UserState": {"type": "string", "enum": states()},
         "DateTime": {"type": "string", "format": "date-time", "description": "RFC 3339."},
-        "Ip": {"type": "string", "maxLength": IP_MAX_CHARS},
+        "Ip": {"type": "string", "maxLength": IP_MAX_CHARS, "description": "An IPv4 or IPv6 address. Only a client whose [CLIENTS] patterns include @ip may state it (-32031 otherwise)."},
         "UserAgent": {"type": "string", "maxLength": USER_AGENT_MAX_CHARS},
         "SearchQuery": {"type": "string", "maxLength": SEARCH_QUERY_MAX_CHARS, "description": "A username or email prefix, case-insensitive."},
         "Cursor": {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "next_cursor of the previous page."},
@@ -275,6 +275,12 @@ pub fn schemas(config: &Config) -> Value {
             "required": ["at", "ok", "ip", "user_agent", "reason"],
             "additionalProperties": false,
         },
+    });
+    all["IdempotencyKey"] = json!({
+        "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
+        "description": "The caller's key for this write: a repeat with the same key and params \
+            (passwords aside) within 24 h answers the first answer and does nothing; other \
+            params: -32010 field idempotency_key.",
     });
     if let (Some(map), Value::Object(mfa)) = (all.as_object_mut(), mfa_schemas()) {
         map.extend(mfa);

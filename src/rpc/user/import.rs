@@ -9,12 +9,13 @@ use serde_json::{json, Map, Value};
 
 use crate::domain::{Email, PasswordPolicy, ProfilePatch, Role, UserState, Username};
 use crate::error::AppError;
+use crate::model::idempotency;
 use crate::model::imported::{self, Row};
 use crate::model::password as pw;
 use crate::rpc::Params;
 use crate::services::Ctx;
 
-use crate::domain::limits::IMPORT_MAX_ROWS as MAX_ROWS;
+use crate::domain::limits::{IMPORT_MAX_ROWS as MAX_ROWS, MAX_USER_ID};
 const FIELDS: &[&str] = &[
     "user_id",
     "username",
@@ -44,7 +45,7 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
     let id = match row.get("user_id") {
         None | Some(Value::Null) => None,
         Some(v) => match v.as_i64() {
-            Some(id) if id > 0 => Some(id),
+            Some(id) if (1..=MAX_USER_ID).contains(&id) => Some(id),
             Some(_) => return Err(AppError::invalid("user_id", "out_of_range")),
             None => return Err(AppError::invalid("user_id", "not_an_integer")),
         },
@@ -113,6 +114,21 @@ pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     if rows.len() > MAX_ROWS {
         return Err(AppError::invalid("users", "too_many"));
     }
+    // Rows commit one by one: the answer is kept after the last, so a
+    // repeat after a crash mid-batch does the rows again (those done
+    // already are reported as conflicts).
+    let key = idempotency::Key::of("user.import", p.all())?;
+    if let Some(answer) = idempotency::recall(ctx, key.as_ref())? {
+        return Ok(answer);
+    }
+    let answer = import_rows(ctx, rows);
+    if let Some(key) = &key {
+        idempotency::remember(ctx, key, &answer)?;
+    }
+    Ok(answer)
+}
+
+fn import_rows(ctx: &Ctx, rows: &[Value]) -> Value {
     let mut imported = 0;
     let mut errors = Vec::new();
     for (index, raw) in rows.iter().enumerate() {
@@ -138,5 +154,5 @@ pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
             }
         }
     }
-    Ok(json!({"imported": imported, "errors": errors}))
+    json!({"imported": imported, "errors": errors})
 }

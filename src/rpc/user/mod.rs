@@ -169,11 +169,18 @@ pub const METHODS: &[Method] = &[
     Method {
         name: "user.import",
         summary: "Creates up to 1000 accounts, keeping a given user_id; each row all-or-nothing, errors reported by index.",
-        params: &[Param {
-            name: "users",
-            required: true,
-            schema: component!("ImportRows"),
-        }],
+        params: &[
+            Param {
+                name: "users",
+                required: true,
+                schema: component!("ImportRows"),
+            },
+            Param {
+                name: "idempotency_key",
+                required: false,
+                schema: component!("IdempotencyKey"),
+            },
+        ],
         result: r#"{"type":"object","properties":{"imported":{"type":"integer","minimum":0},"errors":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer","minimum":0},"code":{"type":"integer"},"field":{"type":"string"},"reason":{"type":"string"}},"required":["index","code"],"additionalProperties":false}}},"required":["imported","errors"],"additionalProperties":false}"#,
         handler: |c, p| import::import(c, p).map(Output::from),
     },

@@ -41,14 +41,15 @@ pub fn set_state(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
-        if !accounts::set_state(&mut tx, id, state.as_str())? {
-            return Err(AppError::NotFound);
-        }
+        // Sessions end first in the transaction (see `sessions::end_all`).
         let revoked = if state == UserState::Active {
             Vec::new()
         } else {
-            sessions::revoke_all(&mut tx, id, None)?
+            sessions::end_all(&mut tx, id, None)?
         };
+        if !accounts::set_state(&mut tx, id, state.as_str())? {
+            return Err(AppError::NotFound);
+        }
         cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
     }
     fresh(ctx, id)
@@ -103,9 +104,9 @@ pub fn reset_mfa(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let username = {
         let mut conn = ctx.pg()?;
         let mut tx = conn.client.transaction()?;
+        let revoked = sessions::end_all(&mut tx, id, None)?;
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
         mfa::remove(&mut tx, id)?;
-        let revoked = sessions::revoke_all(&mut tx, id, None)?;
         accounts::touch(&mut tx, id)?;
         cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
         creds.username

@@ -11,6 +11,7 @@ mod mfa_keys;
 mod mfa_login;
 mod mfa_rules;
 mod password;
+mod races;
 mod register;
 mod security;
 mod sessions;

@@ -73,31 +73,63 @@ fn register_answers_a_conflict_naming_the_username_or_the_email() {
 }
 
 /// A caller whose answer was lost (a timeout, a crash after the commit)
-/// sends the same registration again: it must end well, with the account
-/// and its profile there, not as a permanent "username taken".
+/// sends the same registration again with the same `idempotency_key`: it
+/// gets the first answer, and nothing is done twice.
 #[test]
-fn a_registration_sent_again_is_answered_again_and_its_profile_is_there() {
+fn a_registration_sent_again_with_its_idempotency_key_is_answered_again() {
     let app = spawn_app();
     let params = json!({
         "username": "rita", "password": PASSWORD, "email": "rita@example.com",
-        "profile": {"nickname": "R"},
+        "profile": {"nickname": "R"}, "idempotency_key": "signup-7f3a",
     });
     let first = app.ok("auth.register", params.clone());
-    let again = app.ok("auth.register", params);
+    let again = app.ok("auth.register", params.clone());
     assert_eq!(again, first);
     let id = first["user_id"].as_i64().unwrap();
     let user = app.ok("user.get", json!({"user_id": id}));
     assert_eq!(user["profile"], json!({"nickname": "R"}));
     assert_eq!(user_count(&app), 1);
-    // The same username with another password or email is someone else.
-    for other in [
-        json!({"username": "rita", "password": "another fine passphrase 7", "email": "rita@example.com"}),
-        json!({"username": "rita", "password": PASSWORD}),
-    ] {
-        let e = app.err("auth.register", other, -32010);
+    // The same key with other params is a conflict naming the key.
+    let mut other = params.clone();
+    other["username"] = json!("rita2");
+    let e = app.err("auth.register", other, -32010);
+    assert_eq!(e["data"], json!({"field": "idempotency_key"}));
+    // Without the key, the same registration is a taken username.
+    let mut keyless = params;
+    keyless.as_object_mut().unwrap().remove("idempotency_key");
+    let e = app.err("auth.register", keyless, -32010);
+    assert_eq!(e["data"], json!({"field": "username"}));
+    assert_eq!(user_count(&app), 1);
+    let kept: i64 = app
+        .pg()
+        .query_one(
+            "SELECT count(*) FROM idempotency_keys WHERE answer IS NOT NULL",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, 1);
+}
+
+/// The attacker's review: registering a taken name with its owner's
+/// password answered the owner's user_id (a "retry"), any other password
+/// -32010, and guesses were never limited: a password oracle. Now a taken
+/// name is -32010 whatever the password.
+#[test]
+fn register_is_no_password_oracle_a_taken_name_is_a_conflict_whatever_the_password() {
+    let app = spawn_app();
+    app.ok(
+        "auth.register",
+        json!({"username": "owner", "password": PASSWORD, "email": "o@example.com"}),
+    );
+    for password in [PASSWORD, "another fine passphrase 7"] {
+        let e = app.err(
+            "auth.register",
+            json!({"username": "owner", "password": password, "email": "o@example.com"}),
+            -32010,
+        );
         assert_eq!(e["data"], json!({"field": "username"}));
     }
-    assert_eq!(user_count(&app), 1);
 }
 
 #[test]

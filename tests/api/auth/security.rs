@@ -19,13 +19,17 @@ fn thirty_two_simultaneous_registrations_of_one_username_make_one_account() {
                 let (app, barrier) = (&app, &barrier);
                 s.spawn(move || {
                     // Differently cased, so the race is decided on the
-                    // lower-cased name.
-                    let name = if i % 2 == 0 { "racer" } else { "RACER" };
+                    // lower-cased name; half of them the very same call
+                    // (these all used to "succeed" with one id, taken for
+                    // retries because the password matched).
+                    let params = if i % 2 == 0 {
+                        json!({"username": "racer", "password": PASSWORD})
+                    } else {
+                        json!({"username": "RACER", "password": PASSWORD,
+                               "email": format!("r{i}@example.com")})
+                    };
                     barrier.wait();
-                    app.rpc(
-                        "auth.register",
-                        json!({"username": name, "password": PASSWORD, "email": format!("r{i}@example.com")}),
-                    )
+                    app.rpc("auth.register", params)
                 })
             })
             .collect();
@@ -277,4 +281,73 @@ fn simultaneous_refreshes_of_one_token_rotate_it_once() {
     assert_eq!(issued, 2, "the one token was rotated more than once");
     // The losers presented a spent token: reuse, so the session ends.
     assert!(session_revoked(&app, session_id(&t)));
+}
+
+/// The attacker's review: any caller could state the end user's `ip`, and
+/// it was never checked: 25 wrong logins on 25 accounts with made-up
+/// addresses ("x1", "x2"…) all passed the per-address ceiling. Only a
+/// client with `@ip` may state it now, and it must be an address.
+#[test]
+fn only_a_client_with_at_ip_may_state_the_end_users_address_and_it_must_be_one() {
+    let app = spawn_with(Options {
+        ini: format!(
+            "[CLIENTS]\nweb = {} auth.*\nedge = {} auth.login,@ip\n",
+            sha256_hex("k-web"),
+            sha256_hex("k-edge")
+        ),
+        ..Options::default()
+    });
+    let call = |key: &str, params: serde_json::Value| {
+        let body = json!({"jsonrpc": "2.0", "method": "auth.login", "params": params, "id": 1});
+        app.post_with(&body.to_string(), &format!("X-Client-Key: {key}\r\n"))
+            .json()
+    };
+    let register = json!({"jsonrpc": "2.0", "method": "auth.register",
+                          "params": {"username": "ivy", "password": PASSWORD}, "id": 1});
+    let registered = app.post_with(&register.to_string(), "X-Client-Key: k-web\r\n");
+    assert!(
+        registered.json()["result"]["user_id"].is_i64(),
+        "{}",
+        registered.text()
+    );
+
+    let stated = json!({"username": "ivy", "password": PASSWORD, "ip": "203.0.113.7"});
+    let refused = call("k-web", stated.clone());
+    assert_eq!(refused["error"]["code"], -32031, "{refused}");
+    assert_eq!(
+        refused["error"]["data"],
+        json!({"field": "ip"}),
+        "{refused}"
+    );
+    let plain = call("k-web", json!({"username": "ivy", "password": PASSWORD}));
+    assert!(plain["result"]["access_token"].is_string(), "{plain}");
+
+    let trusted = call("k-edge", stated);
+    assert!(trusted["result"]["access_token"].is_string(), "{trusted}");
+    for made_up in ["x1", "1.2.3", "203.0.113.7:80", "::g"] {
+        let e = call(
+            "k-edge",
+            json!({"username": "ivy", "password": "wrong password here", "ip": made_up}),
+        );
+        assert_eq!(e["error"]["code"], -32602, "{made_up}: {e}");
+        assert_eq!(
+            e["error"]["data"],
+            json!({"field": "ip", "reason": "not_an_ip_address"}),
+            "{made_up}"
+        );
+    }
+    // Refused before anything was counted against the account.
+    let counted: Vec<String> = {
+        let mut redis = app.redis();
+        redis::cmd("KEYS")
+            .arg(format!("{}*", app.prefix))
+            .query(&mut redis)
+            .unwrap()
+    };
+    assert!(
+        counted
+            .iter()
+            .all(|k| !k.contains("x1") && !k.contains("::g")),
+        "{counted:?}"
+    );
 }

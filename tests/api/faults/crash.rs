@@ -60,8 +60,9 @@ fn after_a_kill_9_every_acknowledged_write_is_whole_and_a_retry_ends_well() {
             while !stop.load(Ordering::Relaxed) {
                 let username = format!("cr_r{t}_{i}");
                 let profile = json!({"nickname": username, "bio": "crash test"});
-                let params =
-                    json!({"username": username, "password": PASSWORD, "profile": profile});
+                // The key is what makes a retry safe (never the password).
+                let params = json!({"username": username, "password": PASSWORD,
+                                    "profile": profile, "idempotency_key": username});
                 match try_call(addr, "auth.register", &params) {
                     Some(_) => acked.lock().unwrap().created.push((username, profile)),
                     None => acked.lock().unwrap().unanswered.push(params),

@@ -105,16 +105,21 @@ fn the_old_client_pings_and_creates_users_that_keep_their_ids() {
         addr,
         &[
             json!({"call": "ping"}),
-            // The Python service's own load test: a short password, state 0.
-            create(105, "123456", 0),
-            create(7, "another password", 1),
+            create(105, PASSWORD, 0),
+            create(7, "another fine passphrase 7", 1),
             json!({"call": "createUser", "user": {"id": 9, "password": kept}}),
-            create(105, "123456", 0),
+            create(105, PASSWORD, 0),
             json!({"call": "createUser", "user": {"id": 11}}),
-            create(-4, "123456", 0),
+            create(-4, PASSWORD, 0),
             json!({"call": "createUser", "user": {"id": 12, "password": costly}}),
             create(13, &"x".repeat(73), 0),
             json!({"call": "ping"}),
+            // The attacker's review: the Python service's own load test
+            // password, and an id at the end of i64 that moved the id
+            // sequence to its end (every registration failed after it).
+            create(14, "123456", 0),
+            create(i64::MAX, PASSWORD, 0),
+            create(1 << 53, PASSWORD, 0),
         ],
     );
     assert_eq!(out[0], json!({"ok": "pong"}));
@@ -139,6 +144,9 @@ fn the_old_client_pings_and_creates_users_that_keep_their_ids() {
     invalid(&out[7], "password_hash", "cost_too_high");
     invalid(&out[8], "password", "too_long");
     assert_eq!(out[9], json!({"ok": "pong"}), "the connection lives on");
+    invalid(&out[10], "password", "too_short");
+    invalid(&out[11], "id", "out_of_range");
+    invalid(&out[12], "id", "out_of_range");
 
     let user = app.ok("user.get", json!({"user_id": 105}));
     assert_eq!(user["username"], "user_105");
@@ -148,17 +156,17 @@ fn the_old_client_pings_and_creates_users_that_keep_their_ids() {
         "disabled"
     );
     let hash = stored_hash(&app, 105);
-    assert!(hash.starts_with("$2") && bcrypt::verify("123456", &hash).unwrap());
+    assert!(hash.starts_with("$2") && bcrypt::verify(PASSWORD, &hash).unwrap());
     assert_eq!(stored_hash(&app, 9), kept, "a bcrypt hash is kept as given");
     app.ok(
         "auth.login",
-        json!({"username": "user_105", "password": "123456"}),
+        json!({"username": "user_105", "password": PASSWORD}),
     );
     app.ok(
         "auth.login",
         json!({"username": "user_9", "password": PASSWORD}),
     );
-    for id in [11, 12, 13] {
+    for id in [11, 12, 13, 14] {
         app.err("user.get", json!({"user_id": id}), -32013);
     }
     assert!(app.register("newcomer") > 105);
@@ -177,6 +185,22 @@ fn the_old_client_pings_and_creates_users_that_keep_their_ids() {
             .contains("profiteer_thrift_connections 0")
     });
     assert!(closed, "the client's connection is still counted");
+}
+
+/// The attacker's review: the Thrift port asks no caller key and bound
+/// to `[SERVER] HOST`. Now a peer outside `[THRIFT] ALLOW` is closed unread.
+#[test]
+fn a_peer_outside_thrift_allow_is_closed_unserved() {
+    let (app, addr) = spawn_thrift("ALLOW = 10.0.0.0/8\n");
+    let out = old_client(addr, &[json!({"call": "ping"}), create(20, PASSWORD, 0)]);
+    assert!(out[0].get("closed").is_some(), "{}", out[0]);
+    assert!(out[1].get("closed").is_some(), "{}", out[1]);
+    app.err("user.get", json!({"user_id": 20}), -32013);
+    let metrics = app.get("/metrics").text();
+    assert!(
+        !metrics.contains("profiteer_thrift_refused_total 0"),
+        "refusals not counted:\n{metrics}"
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use thrift::protocol::{
 };
 
 use super::{old_client, spawn_thrift};
+use crate::helpers::PASSWORD;
 
 /// A call with an empty argument struct, as the thrift crate writes it.
 fn call(name: &str, kind: TMessageType) -> Vec<u8> {
@@ -192,7 +193,7 @@ fn thrift_calls_share_the_workers_queue_and_are_shed_when_it_is_full() {
             std::thread::spawn(move || {
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                s.write_all(&create_user(id, "123456")).unwrap();
+                s.write_all(&create_user(id, PASSWORD)).unwrap();
                 let started = Instant::now();
                 let mut p = TBinaryInputProtocol::new(s, true);
                 let m = p.read_message_begin().unwrap();
