@@ -219,7 +219,7 @@ pub fn schemas(config: &Config) -> Value {
         },
         "UserState": {"type": "string", "enum": states()},
         "DateTime": {"type": "string", "format": "date-time", "description": "RFC 3339."},
-        "Ip": {"type": "string", "maxLength": IP_MAX_CHARS, "description": "An IPv4 or IPv6 address. Only a client whose [CLIENTS] patterns include @ip may state it (-32031 otherwise)."},
+        "Ip": {"type": "string", "maxLength": IP_MAX_CHARS, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}], "description": "An IPv4 or IPv6 address. Only a client whose [CLIENTS] patterns include @ip may state it (-32031 otherwise)."},
         "UserAgent": {"type": "string", "maxLength": USER_AGENT_MAX_CHARS},
         "SearchQuery": {"type": "string", "maxLength": SEARCH_QUERY_MAX_CHARS, "description": "A username or email prefix, case-insensitive."},
         "Cursor": {"type": "string", "pattern": "^[0-9]{1,18}$", "description": "next_cursor of the previous page."},

@@ -197,13 +197,14 @@ fn an_inactive_account_gets_no_challenge_and_cannot_finish_one_it_had() {
         -32012,
     );
     assert_eq!(refused["data"]["state"], "locked");
+    // A state change ends the account's open challenges (the contract's
+    // security floor): the pending one is dead, not merely refused.
     let code = code(&e.secret, e.s0 + 1);
-    let refused = app.err(
+    app.err(
         "auth.mfa.verify",
         json!({"mfa_token": pending, "code": code}),
-        -32012,
+        -32030,
     );
-    assert_eq!(refused["data"]["state"], "locked");
 }
 
 #[test]

@@ -193,10 +193,7 @@ fn imported_rows_keep_their_state_roles_and_profile() {
     );
     let doc = profile_doc(&app, id).unwrap();
     assert_eq!(doc.get_str("nickname").unwrap(), "Ivy");
-    assert_eq!(
-        doc.get_document("extra").unwrap().get_str("dept").unwrap(),
-        "ops"
-    );
+    assert_eq!(stored_extra(&doc)["dept"], "ops");
     let e = app.err(
         "auth.login",
         json!({"username": "ivy", "password": PASSWORD}),

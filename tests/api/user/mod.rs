@@ -79,6 +79,12 @@ pub fn profile_doc(app: &TestApp, id: i64) -> Option<Document> {
         .unwrap()
 }
 
+/// A profile document's `extra`, stored as its JSON text (so that `$` keys
+/// stay data).
+pub fn stored_extra(doc: &Document) -> Value {
+    serde_json::from_str(doc.get_str("extra").unwrap()).unwrap()
+}
+
 /// The account as PostgreSQL holds it.
 #[derive(Debug, PartialEq)]
 pub struct Stored {

@@ -65,10 +65,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
     );
     let doc = profile_doc(&app, id).unwrap();
     assert_eq!(doc.get_str("nickname").unwrap(), "Annie");
-    assert_eq!(
-        doc.get_document("extra").unwrap().get_str("team").unwrap(),
-        "core"
-    );
+    assert_eq!(stored_extra(&doc)["team"], "core");
 }
 
 #[test]

@@ -364,10 +364,7 @@ fn an_integer_beyond_i64_in_extra_is_refused_not_stored_as_null() {
         fine
     );
     let doc = profile_doc(&app, id).unwrap();
-    assert_eq!(
-        doc.get_document("extra").unwrap().get_i64("max").unwrap(),
-        i64::MAX
-    );
+    assert_eq!(stored_extra(&doc)["max"], i64::MAX);
 }
 
 /// The attacker's review: MongoDB Extended JSON in `extra` was interpreted
