@@ -1,16 +1,135 @@
-//! The second factor over storage: opening a user's sealed secret, checking
-//! a proof (a TOTP code, accepted once per time step, or a single-use
-//! recovery code) inside the caller's transaction, and the start-up check
-//! of `[AUTH] MFA_KEY` against what is stored.
+//! The second factor: enrolment (`auth.mfa.setup_totp`, then
+//! `confirm_totp`), `auth.mfa.disable`, and over storage: opening a user's
+//! sealed secret, checking a proof (a TOTP code, accepted once per time
+//! step, or a single-use recovery code) inside the caller's transaction,
+//! and the start-up check of `[AUTH] MFA_KEY` against what is stored. The
+//! login's second step is `model::login::verify`.
 
 use chrono::Utc;
 use postgres::GenericClient;
 
+use crate::cache::{self, Change, TokenInfo};
 use crate::config::AuthConfig;
+use crate::domain::Password;
 use crate::error::AppError;
 use crate::mfa::sealed::{Keys, Sealed};
 use crate::mfa::{recovery, totp};
+use crate::model::limits::LoginLimits;
+use crate::model::login::event;
+use crate::model::password as pw;
+use crate::services::Ctx;
 use crate::store::mfa;
+use crate::store::{accounts, sessions};
+
+pub fn random(e: getrandom::Error) -> AppError {
+    AppError::Internal(format!("OS random generator: {e}"))
+}
+
+/// `auth.mfa.setup_totp`: a new secret, pending until confirmed; its
+/// base32 text and `otpauth://` URI.
+pub fn setup_totp(ctx: &Ctx, info: &TokenInfo) -> Result<(String, String), AppError> {
+    let auth = &ctx.config().auth;
+    let secret = totp::TotpSecret::generate().map_err(random)?;
+    let sealed = keys(auth)
+        .seal(info.user_id, &secret)
+        .map_err(|e| AppError::Internal(format!("TOTP enrolment refused: {e}")))?;
+    let provisioning = totp::provisioning(&secret, &auth.mfa_issuer, &info.username)
+        .map_err(AppError::Internal)?;
+    let mut conn = ctx.pg()?;
+    if !mfa::set_pending(&mut conn.client, info.user_id, &sealed)? {
+        return Err(AppError::Conflict("mfa"));
+    }
+    Ok(provisioning)
+}
+
+/// `auth.mfa.confirm_totp`: a code of the pending secret enables it; the
+/// recovery codes, shown once (only their hashes are stored).
+pub fn confirm_totp(ctx: &Ctx, info: &TokenInfo, code: &str) -> Result<Vec<String>, AppError> {
+    let codes = recovery::generate().map_err(random)?;
+    let hashes: Vec<[u8; 32]> = codes
+        .iter()
+        .filter_map(|c| recovery::normalise(c))
+        .map(|c| recovery::hash(info.user_id, &c))
+        .collect();
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let factor = mfa::factor(&mut tx, info.user_id, true)?.ok_or(AppError::NotFound)?;
+    if factor.enabled {
+        return Err(AppError::Conflict("mfa"));
+    }
+    let secret = open(&ctx.config().auth, info.user_id, &factor.sealed)?;
+    let now = u64::try_from(Utc::now().timestamp()).unwrap_or(0);
+    let step = totp::matched_step(&secret, code, now)
+        .and_then(|s| i64::try_from(s).ok())
+        .ok_or(AppError::InvalidCredentials)?;
+    if !mfa::enable(&mut tx, info.user_id, step, &hashes)? {
+        return Err(AppError::Conflict("mfa"));
+    }
+    cache::commit(&ctx.svc.caches, tx, &[Change::User(info.user_id)])?;
+    Ok(codes)
+}
+
+/// `auth.mfa.disable`: with the password and a code, the factor goes and
+/// every other session of the user is revoked.
+pub fn disable(
+    ctx: &Ctx,
+    info: &TokenInfo,
+    password: &Password,
+    proof: &Proof,
+) -> Result<(), AppError> {
+    let ticket = ctx.svc.lane.reserve()?;
+    let creds = {
+        let mut conn = ctx.pg()?;
+        accounts::credentials_by_id(&mut conn.client, info.user_id)?
+            .ok_or(AppError::Unauthorized)?
+    };
+    let note = |ok: bool, reason: &'static str| {
+        event(
+            ctx,
+            Some(info.user_id),
+            &creds.username,
+            ok,
+            Some(reason),
+            None,
+            None,
+        );
+    };
+    // As for a password change: a stolen access token must not buy
+    // unlimited guesses of the password or the code. One attempt, counted
+    // before either is checked; it stays counted if either is wrong.
+    let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
+    let (matches, attempt) = attempt.check(ctx, || {
+        pw::verify(ctx, ticket, password, &creds.password_hash)
+    })?;
+    if !matches {
+        return Err(AppError::InvalidCredentials);
+    }
+    {
+        let mut conn = ctx.pg()?;
+        let mut tx = conn.client.transaction()?;
+        if !mfa::enabled(&mut tx, info.user_id)? {
+            return Err(AppError::NotFound);
+        }
+        // First in the transaction (see `sessions::end_all`); undone with
+        // it if the code is wrong.
+        let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
+        if !accept(&ctx.config().auth, &mut tx, info.user_id, proof)? {
+            drop(tx);
+            note(false, "invalid_mfa_code");
+            return Err(AppError::InvalidCredentials);
+        }
+        mfa::remove(&mut tx, info.user_id)?;
+        accounts::touch(&mut tx, info.user_id)?;
+        cache::commit(
+            &ctx.svc.caches,
+            tx,
+            &Change::revoked(info.user_id, &revoked),
+        )?;
+    }
+    attempt.succeeded(ctx);
+    note(true, "mfa_disabled");
+    Ok(())
+}
 
 /// A second factor as presented.
 #[derive(Debug)]

@@ -7,6 +7,7 @@ pub mod coalesce;
 pub mod idempotency;
 pub mod imported;
 pub mod limits;
+pub mod login;
 pub mod mfa;
 pub mod password;
 pub mod session;

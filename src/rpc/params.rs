@@ -78,6 +78,20 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A login string under `key`: a username, or an email (recognised by
+    /// '@'), lower-cased. A malformed email is `invalid` under `key`.
+    pub fn login_name(&self, key: &str) -> Result<String, AppError> {
+        let raw = self.str(key)?;
+        if raw.contains('@') {
+            Ok(Email::parse(raw)
+                .map_err(|_| AppError::invalid(key, "invalid"))?
+                .as_str()
+                .to_string())
+        } else {
+            Ok(Username::parse(raw)?.as_str().to_string())
+        }
+    }
+
     /// Exactly one of `username` and `email`, parsed and lower-cased: the
     /// account name to look up.
     pub fn username_or_email(&self) -> Result<String, AppError> {

@@ -259,6 +259,6 @@ pub const METHODS: &[Method] = &[
             },
         ],
         result: TOKENS,
-        handler: |c, p| mfa::verify(c, p).map(Output::from),
+        handler: |c, p| login::verify(c, p).map(Output::from),
     },
 ];
