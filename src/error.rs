@@ -37,6 +37,10 @@ pub enum AppError {
     Unavailable(Dependency, String),
     Timeout,
     Overloaded,
+    /// This call's answer would pass `[SERVER] MAX_ANSWER_BYTES` (the limit).
+    AnswerTooLarge {
+        limit: usize,
+    },
     Conflict(&'static str),
     InvalidCredentials,
     AccountInactive(String),
@@ -69,6 +73,7 @@ impl AppError {
             AppError::Unavailable(..) => -32000,
             AppError::Timeout => -32001,
             AppError::Overloaded => -32002,
+            AppError::AnswerTooLarge { .. } => -32003,
             AppError::Conflict(_) => -32010,
             AppError::InvalidCredentials => -32011,
             AppError::AccountInactive(_) => -32012,
@@ -90,6 +95,7 @@ impl AppError {
             AppError::Unavailable(..) => "unavailable",
             AppError::Timeout => "timeout",
             AppError::Overloaded => "overloaded",
+            AppError::AnswerTooLarge { .. } => "answer_too_large",
             AppError::Conflict(_) => "conflict",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::AccountInactive(_) => "account_inactive",
@@ -110,6 +116,7 @@ impl AppError {
             AppError::Unavailable(..) => "Service unavailable",
             AppError::Timeout => "Request timed out",
             AppError::Overloaded => "Overloaded, retry later",
+            AppError::AnswerTooLarge { .. } => "Answer too large",
             AppError::Conflict(_) => "Already exists",
             AppError::InvalidCredentials => "Invalid credentials",
             AppError::AccountInactive(_) => "Account inactive",
@@ -127,6 +134,7 @@ impl AppError {
             AppError::Conflict(field) => Some(json!({"field": field})),
             AppError::AccountInactive(state) => Some(json!({"state": state})),
             AppError::RateLimited { retry_after } => Some(json!({"retry_after": retry_after})),
+            AppError::AnswerTooLarge { limit } => Some(json!({"limit": limit})),
             AppError::ParseError
             | AppError::InvalidRequest
             | AppError::MethodNotFound

@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// An answer never passes this: a call whose answer would is -32003.
+    pub max_answer_bytes: usize,
     /// Open connections beyond this are closed at accept.
     pub max_connections: usize,
     /// Request line and headers must arrive within this (else 408).
@@ -294,6 +296,7 @@ mod tests {
         assert_eq!(c.server.request_timeout, Duration::from_millis(3000));
         assert_eq!(c.server.max_body_bytes, 1 << 20);
         assert_eq!(c.server.max_batch, 100);
+        assert_eq!(c.server.max_answer_bytes, 16 << 20);
         assert_eq!(c.server.max_connections, 4096);
         assert_eq!(c.server.header_timeout, Duration::from_millis(5000));
         assert_eq!(c.server.keepalive, Duration::from_secs(30));
@@ -459,6 +462,7 @@ mod tests {
             "REQUEST_TIMEOUT_MS",
             "MAX_BODY_BYTES",
             "MAX_BATCH",
+            "MAX_ANSWER_BYTES",
             "MAX_CONNECTIONS",
             "HEADER_TIMEOUT_MS",
             "KEEPALIVE_S",

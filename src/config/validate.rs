@@ -216,6 +216,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         request_timeout: millis(r.ranged("SERVER", "REQUEST_TIMEOUT_MS", 3000, 1, 600_000)?),
         max_body_bytes: r.ranged("SERVER", "MAX_BODY_BYTES", 1 << 20, 64, 64 << 20)?,
         max_batch: r.ranged("SERVER", "MAX_BATCH", 100, 1, 10_000)?,
+        max_answer_bytes: r.ranged("SERVER", "MAX_ANSWER_BYTES", 16 << 20, 1024, 1 << 30)?,
         max_connections: r.ranged("SERVER", "MAX_CONNECTIONS", 4096, 1, 1_000_000)?,
         header_timeout: millis(r.ranged("SERVER", "HEADER_TIMEOUT_MS", 5000, 1, 600_000)?),
         keepalive: secs(r.ranged("SERVER", "KEEPALIVE_S", 30, 1, 86_400)?),

@@ -4,6 +4,7 @@
 //! `profiles` collection, `_id` = user id), and the assembled User cached in
 //! Redis under `<prefix>user:<id>`.
 
+mod answers;
 mod cache;
 mod history;
 mod import;
