@@ -86,6 +86,8 @@ pub struct AuthConfig {
     pub reset_ttl_s: i64,
     pub login_max_fails: u32,
     pub login_window_s: u64,
+    /// Entries of each in-process login-limit table (Redis unreachable).
+    pub local_limiter_entries: usize,
     /// The longest a session lives from its login, however often refreshed.
     pub session_max_s: i64,
     pub password_min_score: u8,
@@ -490,6 +492,7 @@ mod tests {
             "RESET_TTL_S",
             "LOGIN_MAX_FAILS",
             "LOGIN_WINDOW_S",
+            "LOCAL_LIMITER_ENTRIES",
             "SESSION_MAX_S",
             "PASSWORD_MIN_SCORE",
             "HASH_WORKERS",

@@ -254,6 +254,13 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         reset_ttl_s: r.ranged("AUTH", "RESET_TTL_S", 900, 1, 86400 * 7)?,
         login_max_fails: r.ranged("AUTH", "LOGIN_MAX_FAILS", 5, 1, 1_000_000)?,
         login_window_s: r.ranged("AUTH", "LOGIN_WINDOW_S", 900, 1, 86400 * 30)?,
+        local_limiter_entries: r.ranged(
+            "AUTH",
+            "LOCAL_LIMITER_ENTRIES",
+            100_000,
+            10,
+            10_000_000,
+        )?,
         session_max_s: r.ranged("AUTH", "SESSION_MAX_S", 7_776_000, 1, 86400 * 3650)?,
         password_min_score: r.ranged("AUTH", "PASSWORD_MIN_SCORE", 2, 0, 4)?,
         hash_workers,
