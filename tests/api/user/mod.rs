@@ -8,6 +8,7 @@ mod answers;
 mod cache;
 mod history;
 mod import;
+mod import_profiles;
 mod read;
 mod search;
 mod write;
