@@ -52,6 +52,7 @@ impl Output {
     fn write_to(&self, out: &mut Vec<u8>, cap: usize) -> Result<(), TooLarge> {
         match self {
             Output::Value(v) => put_json(out, cap, v),
+            Output::Raw(text) => put(out, cap, text.as_bytes()),
             Output::User(user) => put(out, cap, user.json.as_bytes()),
             Output::Users {
                 users,

@@ -39,6 +39,8 @@ pub type Handler = fn(&Ctx, &Params) -> Result<Output, AppError>;
 /// copied into the answer, once). Written by `answer.rs`.
 pub enum Output {
     Value(Value),
+    /// JSON text made earlier (a stored answer), written as it is.
+    Raw(String),
     /// One User.
     User(Arc<UserJson>),
     /// `{"users": [User...], "<rest_key>": rest}`.
