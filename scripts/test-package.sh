@@ -41,19 +41,26 @@ echo "== what the package installed"
 check "/usr/bin/profiteer is executable" test -x /usr/bin/profiteer
 check "the unit file is installed" test -f /lib/systemd/system/profiteer.service
 check "config.ini is mode 0640" test "$(stat -c %a /etc/profiteer/config.ini)" = 640
-check "config.ini is owned by profiteer" test "$(stat -c %U:%G /etc/profiteer/config.ini)" = profiteer:profiteer
+check "config.ini is root:profiteer" test "$(stat -c %U:%G /etc/profiteer/config.ini)" = root:profiteer
+check "the service user cannot rewrite its config" runuser -u profiteer -- sh -c '! test -w /etc/profiteer/config.ini'
 check "config.ini is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' profiteer | grep -q /etc/profiteer/config.ini"
 check "config.ini is config.ini.example" cmp -s /etc/profiteer/config.ini config.ini.example
 check "profiteer is a system user" test "$(id -u profiteer)" -lt 1000
 check "profiteer has no login shell" test "$(getent passwd profiteer | cut -d: -f7)" = /usr/sbin/nologin
 check "others cannot read the config" runuser -u nobody -- sh -c '! cat /etc/profiteer/config.ini'
 for directive in NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes LimitNOFILE= \
-    Restart=on-failure TimeoutStopSec= User=profiteer \
+    Restart=on-failure TimeoutStopSec= User=profiteer SystemCallFilter=@system-service \
+    ProtectProc=invisible ProcSubset=pid RemoveIPC=yes PrivateUsers=yes MemoryMax= \
     "ExecStartPre=/usr/bin/profiteer check-config"; do
   check "unit has $directive" grep -q "^$directive" /lib/systemd/system/profiteer.service
 done
 if command -v systemd-analyze >/dev/null; then
   check "systemd-analyze verify accepts the unit" systemd-analyze verify /lib/systemd/system/profiteer.service
+  # Offline: it scores the unit file, no running systemd needed.
+  exposure=$(systemd-analyze security --offline=yes /lib/systemd/system/profiteer.service 2>/dev/null |
+    sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
+  check "systemd-analyze security exposure (${exposure:-none}) is at most 2.0" \
+    awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
 fi
 
 echo "== the installed binary, as the service user"

@@ -18,6 +18,7 @@ use crate::model::coalesce::Coalescer;
 use crate::model::{session, user};
 use crate::rpc;
 use crate::services::Services;
+use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
@@ -102,7 +103,7 @@ impl App {
         let svc = Arc::new(Services {
             draining: Default::default(),
             lane,
-            login_limits: Default::default(),
+            login_limits: LocalLimits::new(auth.local_limiter_entries),
             token_calls,
             events: EventWriter::start(mongo.clone()),
             metrics: Metrics::new(

@@ -37,6 +37,10 @@ pub enum AppError {
     Unavailable(Dependency, String),
     Timeout,
     Overloaded,
+    /// This call's answer would pass `[SERVER] MAX_ANSWER_BYTES` (the limit).
+    AnswerTooLarge {
+        limit: usize,
+    },
     Conflict(&'static str),
     InvalidCredentials,
     AccountInactive(String),
@@ -72,6 +76,7 @@ impl AppError {
             AppError::Unavailable(..) => -32000,
             AppError::Timeout => -32001,
             AppError::Overloaded => -32002,
+            AppError::AnswerTooLarge { .. } => -32003,
             AppError::Conflict(_) => -32010,
             AppError::InvalidCredentials => -32011,
             AppError::AccountInactive(_) => -32012,
@@ -93,6 +98,7 @@ impl AppError {
             AppError::Unavailable(..) => "unavailable",
             AppError::Timeout => "timeout",
             AppError::Overloaded => "overloaded",
+            AppError::AnswerTooLarge { .. } => "answer_too_large",
             AppError::Conflict(_) => "conflict",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::AccountInactive(_) => "account_inactive",
@@ -113,6 +119,7 @@ impl AppError {
             AppError::Unavailable(..) => "Service unavailable",
             AppError::Timeout => "Request timed out",
             AppError::Overloaded => "Overloaded, retry later",
+            AppError::AnswerTooLarge { .. } => "Answer too large",
             AppError::Conflict(_) => "Already exists",
             AppError::InvalidCredentials => "Invalid credentials",
             AppError::AccountInactive(_) => "Account inactive",
@@ -132,6 +139,7 @@ impl AppError {
             }
             AppError::AccountInactive(state) => Some(json!({"state": state})),
             AppError::RateLimited { retry_after } => Some(json!({"retry_after": retry_after})),
+            AppError::AnswerTooLarge { limit } => Some(json!({"limit": limit})),
             AppError::ParseError
             | AppError::InvalidRequest
             | AppError::MethodNotFound
@@ -168,6 +176,19 @@ impl AppError {
     }
 }
 
+/// An error and its causes, for the log: `postgres::Error` itself says only
+/// `db error`; what the server said (message, detail, code) is its source.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// PostgreSQL failures: only an unreachable server is `unavailable` (a
 /// lost or refused connection, a timeout, the server shutting down or out of
 /// connections); anything else (an error the server reported about our
@@ -180,10 +201,11 @@ impl From<postgres::Error> for AppError {
             || (e.as_db_error().is_none()
                 && (std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())
                     || e.to_string().starts_with("timeout")));
+        let cause = with_causes(&e);
         if unreachable {
-            AppError::Unavailable(Dependency::Postgres, e.to_string())
+            AppError::Unavailable(Dependency::Postgres, cause)
         } else {
-            AppError::Internal(format!("postgres: {e}"))
+            AppError::Internal(format!("postgres: {cause}"))
         }
     }
 }
@@ -239,6 +261,27 @@ mod tests {
         assert_eq!(AppError::from(io).code(), -32000);
         let refused = mongodb::error::Error::custom("a document MongoDB will not take");
         assert_eq!(AppError::from(refused).code(), -32603);
+    }
+
+    #[test]
+    fn a_logged_cause_carries_its_whole_chain() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("db error")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e = Outer(std::io::Error::other(r#"relation "users" does not exist"#));
+        assert_eq!(
+            with_causes(&e),
+            r#"db error: relation "users" does not exist"#
+        );
     }
 
     #[test]

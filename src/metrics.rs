@@ -22,6 +22,7 @@ pub const OUTCOMES: &[&str] = &[
     "unavailable",
     "timeout",
     "overloaded",
+    "answer_too_large",
     "conflict",
     "invalid_credentials",
     "account_inactive",

@@ -44,41 +44,78 @@ fn is_secret_key(key: &str) -> bool {
         || key.contains("PASSWORD")
 }
 
-/// `scheme://user:password@host/path?password=x` with both passwords as `***`.
+/// A query parameter that carries a secret (`password=`, `authSource` is
+/// not one, `authMechanismProperties=AWS_SESSION_TOKEN:…` is).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "token", "secret", "key", "authmechanismproperties"]
+        .iter()
+        .any(|s| name.contains(s))
+}
+
+/// `scheme://user:password@host/path?password=x` with every secret as `***`:
+/// the password however it is written (a `/`, `?`, `#` or `@` in it
+/// unencoded too) and secret-bearing query parameters.
 pub fn mask_uri(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return uri.to_string();
     };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{userinfo}@{host}"),
-        },
-        None => authority.to_string(),
+    // The userinfo ends at the last `@` before the query; a password with an
+    // unencoded `?` has no `@` before its `?`, so the last `@` of all. Too
+    // much masked is a host hidden; too little is a secret shown.
+    let query_at = rest.find('?').unwrap_or(rest.len());
+    let at = rest[..query_at].rfind('@').or_else(|| rest.rfind('@'));
+    let (userinfo, rest) = match at {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    let tail = match tail.split_once('?') {
+    let userinfo = match userinfo {
+        Some(u) => match u.split_once(':') {
+            Some((user, _)) => format!("{user}:***@"),
+            None => format!("{u}@"),
+        },
+        None => String::new(),
+    };
+    let rest = match rest.split_once('?') {
         Some((path, query)) => {
             let query: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.to_ascii_lowercase().contains("pass") => format!("{k}=***"),
+                    Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
                     _ => pair.to_string(),
                 })
                 .collect();
             format!("{path}?{}", query.join("&"))
         }
-        None => tail.to_string(),
+        None => rest.to_string(),
     };
-    format!("{scheme}://{authority}{tail}")
+    format!("{scheme}://{userinfo}{rest}")
+}
+
+/// Several comma-separated URIs (a Redis Cluster), each masked; a comma
+/// not followed by a scheme is part of one URI (libpq's host lists).
+fn mask_uris(value: &str) -> String {
+    let mut uris: Vec<String> = Vec::new();
+    for part in value.split(',') {
+        match uris.last_mut() {
+            Some(last) if !part.contains("://") => {
+                last.push(',');
+                last.push_str(part);
+            }
+            _ => uris.push(part.to_string()),
+        }
+    }
+    uris.iter()
+        .map(|u| mask_uri(u))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn masked(key: &str, value: &str) -> String {
     if is_secret_key(key) {
         "***".to_string()
     } else if key.ends_with("_URI") {
-        mask_uri(value)
+        mask_uris(value)
     } else {
         value.to_string()
     }
@@ -155,6 +192,43 @@ mod tests {
             "redis://127.0.0.1:6379/0"
         );
         assert_eq!(mask_uri("postgres://me@h/db"), "postgres://me@h/db");
+    }
+
+    #[test]
+    fn each_uri_of_a_list_is_masked() {
+        assert_eq!(
+            masked("REDIS_URI", "redis://:p1@a:7000,redis://:p/2@b:7001"),
+            "redis://:***@a:7000,redis://:***@b:7001"
+        );
+        assert_eq!(
+            masked("PG_URI", "postgres://u:p@h1,h2/db"),
+            "postgres://u:***@h1,h2/db"
+        );
+    }
+
+    /// Issue 28: `check-config` showed these.
+    #[test]
+    fn passwords_with_unencoded_delimiters_and_secret_query_parameters_are_masked() {
+        assert_eq!(
+            mask_uri("redis://:s3cr/et-rest-of-it@cache:6379/0"),
+            "redis://:***@cache:6379/0"
+        );
+        assert_eq!(
+            mask_uri("redis://u:a?b#c/d@cache:6379/0"),
+            "redis://u:***@cache:6379/0"
+        );
+        assert_eq!(
+            mask_uri("mongodb://u:p%40ss@m:27017/db?authMechanism=MONGODB-AWS&authMechanismProperties=AWS_SESSION_TOKEN:FwoGZXIvYXdz"),
+            "mongodb://u:***@m:27017/db?authMechanism=MONGODB-AWS&authMechanismProperties=***"
+        );
+        assert_eq!(
+            mask_uri("mongodb://m/db?authSource=admin&tlsCertificateKeyFilePassword=x&token=t&client_secret=s&apiKey=k"),
+            "mongodb://m/db?authSource=admin&tlsCertificateKeyFilePassword=***&token=***&client_secret=***&apiKey=***"
+        );
+        assert_eq!(
+            mask_uri("postgres://a:b@h1:5432,h2:5432/db?target_session_attrs=read-write"),
+            "postgres://a:***@h1:5432,h2:5432/db?target_session_attrs=read-write"
+        );
     }
 
     #[test]

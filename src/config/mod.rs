@@ -40,6 +40,8 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// An answer never passes this: a call whose answer would is -32003.
+    pub max_answer_bytes: usize,
     /// Open connections beyond this are closed at accept.
     pub max_connections: usize,
     /// Request line and headers must arrive within this (else 408).
@@ -84,6 +86,8 @@ pub struct AuthConfig {
     pub reset_ttl_s: i64,
     pub login_max_fails: u32,
     pub login_window_s: u64,
+    /// Entries of each in-process login-limit table (Redis unreachable).
+    pub local_limiter_entries: usize,
     /// The longest a session lives from its login, however often refreshed.
     pub session_max_s: i64,
     pub password_min_score: u8,
@@ -300,6 +304,7 @@ mod tests {
         assert_eq!(c.server.request_timeout, Duration::from_millis(3000));
         assert_eq!(c.server.max_body_bytes, 1 << 20);
         assert_eq!(c.server.max_batch, 100);
+        assert_eq!(c.server.max_answer_bytes, 16 << 20);
         assert_eq!(c.server.max_connections, 4096);
         assert_eq!(c.server.header_timeout, Duration::from_millis(5000));
         assert_eq!(c.server.keepalive, Duration::from_secs(30));
@@ -507,6 +512,7 @@ mod tests {
             "REQUEST_TIMEOUT_MS",
             "MAX_BODY_BYTES",
             "MAX_BATCH",
+            "MAX_ANSWER_BYTES",
             "MAX_CONNECTIONS",
             "HEADER_TIMEOUT_MS",
             "KEEPALIVE_S",
@@ -534,6 +540,7 @@ mod tests {
             "RESET_TTL_S",
             "LOGIN_MAX_FAILS",
             "LOGIN_WINDOW_S",
+            "LOCAL_LIMITER_ENTRIES",
             "SESSION_MAX_S",
             "PASSWORD_MIN_SCORE",
             "HASH_WORKERS",

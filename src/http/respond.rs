@@ -42,10 +42,11 @@ impl Reply {
         }
     }
 
-    pub fn json_text(status: u16, text: String) -> Reply {
+    /// JSON made already (an RPC answer), sent as it is.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
-            body: text.into_bytes(),
+            body,
             content_type: "application/json",
             extra: Vec::new(),
         }

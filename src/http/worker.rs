@@ -124,7 +124,7 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
         .collect::<Vec<_>>()
         .join(",");
     let reply = match answer.body {
-        Some(text) => Reply::json_text(200, text),
+        Some(bytes) => Reply::json_bytes(200, bytes),
         None => Reply::empty(204),
     };
     let lane_full =

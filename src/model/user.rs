@@ -254,10 +254,13 @@ pub fn from_accounts(
 /// Creates an account with its profile; its id. The id is settled first
 /// (`kept.id`, or one taken from the sequence) and the profile written under
 /// it before the account exists, so no account is ever without the profile
-/// its caller asked for, and no PostgreSQL transaction waits on MongoDB. A
-/// failure or crash in between leaves at most a profile document under an
-/// id no account has (taken ids are never handed out again; a kept id's
-/// document is overwritten by the row's next attempt).
+/// its caller asked for, and no PostgreSQL transaction waits on MongoDB. The
+/// profile replaces whatever document was under the id, and a kept id
+/// without a profile has any document removed: a new account never inherits
+/// one it did not write. A refused account's profile is removed again; a
+/// crash in between leaves at most a document under an id no account has
+/// (taken ids are never handed out again; a kept id's is replaced or
+/// removed by the next account to keep that id).
 ///
 /// `key`: `auth.register`'s idempotency key, kept with the answer
 /// `{user_id}` in the account's transaction; a key another call kept first
@@ -284,13 +287,39 @@ pub fn create(
             None => {}
         }
     }
-    if let (Some(profile), Some(id)) = (profile, kept.id) {
-        let changes = profile.0.clone();
-        ctx.mongo(move |m, _| m.update_profile(id, &changes))?;
+    // The account gets exactly the profile it brings, or none: never a
+    // document a refused row (or an erasure not finished) left under its id.
+    let written = match (profile, kept.id) {
+        (Some(profile), Some(id)) => {
+            let fields = profile.0.clone();
+            Some((id, ctx.mongo(move |m, _| m.replace_profile(id, &fields))?))
+        }
+        (None, Some(id)) => {
+            ctx.mongo(move |m, _| m.remove_profile(id))?;
+            None
+        }
+        (_, None) => None,
+    };
+    let stored = insert_account(ctx, new, &kept, key);
+    if let (Err(_), Some((id, document))) = (&stored, written) {
+        // All or nothing: a refused row leaves no profile behind.
+        if let Err(e) = ctx.mongo(move |m, _| m.remove_profile_if(id, &document)) {
+            log::warn!("rid={} the profile of refused account {id} stays", ctx.rid);
+            e.to_json(ctx.rid); // logs the cause
+        }
     }
+    stored
+}
+
+fn insert_account(
+    ctx: &Ctx,
+    new: &NewAccount,
+    kept: &Kept,
+    key: Option<&idempotency::Key>,
+) -> Result<i64, AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
-    let id = match accounts::insert_kept(&mut tx, new, &kept) {
+    let id = match accounts::insert_kept(&mut tx, new, kept) {
         Ok(id) => id,
         Err(InsertError::Conflict(field)) => return Err(AppError::Conflict(field)),
         Err(InsertError::Db(e)) => return Err(e.into()),

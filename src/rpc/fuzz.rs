@@ -50,9 +50,11 @@ fn answer_is_sound(body: &[u8]) -> Result<(), TestCaseError> {
     for call in &answer.calls {
         prop_assert_ne!(call.outcome, "internal_error", "{} failed", call.method);
     }
-    let Some(text) = answer.body else {
+    let Some(bytes) = answer.body else {
         return Ok(());
     };
+    let text = String::from_utf8(bytes)
+        .map_err(|e| TestCaseError::fail(format!("answer is not UTF-8: {e}")))?;
     let parsed: Value = serde_json::from_str(&text)
         .map_err(|e| TestCaseError::fail(format!("answer is not JSON ({e}): {text}")))?;
     let responses = match parsed {
@@ -97,8 +99,8 @@ mod regressions {
             client: None,
             peer: None,
         };
-        let text = handle(&req, body).body.unwrap();
-        serde_json::from_str::<Value>(&text).unwrap()["error"].clone()
+        let bytes = handle(&req, body).body.unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()["error"].clone()
     }
 
     /// Was -32603 after the password check (PostgreSQL refuses NUL in text).

@@ -10,6 +10,7 @@ macro_rules! component {
     };
 }
 
+mod answer;
 pub mod auth;
 mod discover;
 #[cfg(test)]
@@ -18,6 +19,7 @@ mod params;
 pub mod user;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -25,30 +27,33 @@ use serde_json::{json, Value};
 use crate::config::ClientKey;
 use crate::domain::{pattern_matches, IP_PATTERN};
 use crate::error::AppError;
+use crate::model::user::UserJson;
 use crate::services::{Ctx, Services};
+use answer::AnswerBuf;
 pub use params::Params;
 
 pub type Handler = fn(&Ctx, &Params) -> Result<Output, AppError>;
 
-/// A handler's result: a JSON value, or JSON text made earlier (a cached
-/// User is answered without being parsed or serialized again).
+/// A handler's result: a JSON value, or Users as the JSON text they are
+/// cached as (answered without being parsed or serialized again: the text is
+/// copied into the answer, once). Written by `answer.rs`.
 pub enum Output {
     Value(Value),
+    /// JSON text made earlier (a stored answer), written as it is.
     Raw(String),
+    /// One User.
+    User(Arc<UserJson>),
+    /// `{"users": [User...], "<rest_key>": rest}`.
+    Users {
+        users: Vec<Arc<UserJson>>,
+        rest_key: &'static str,
+        rest: Value,
+    },
 }
 
 impl From<Value> for Output {
     fn from(v: Value) -> Output {
         Output::Value(v)
-    }
-}
-
-impl Output {
-    fn write_to(&self, out: &mut String) {
-        match self {
-            Output::Value(v) => out.push_str(&v.to_string()),
-            Output::Raw(text) => out.push_str(text),
-        }
     }
 }
 
@@ -125,7 +130,7 @@ pub struct CallRecord {
 
 /// The answer to a whole HTTP body: `None` means 204 (notifications only).
 pub struct Answer {
-    pub body: Option<String>,
+    pub body: Option<Vec<u8>>,
     pub calls: Vec<CallRecord>,
 }
 
@@ -139,58 +144,87 @@ pub struct Request<'a> {
     pub peer: Option<std::net::IpAddr>,
 }
 
-fn error_response(id: Value, e: &AppError, rid: u64) -> String {
-    json!({"jsonrpc": "2.0", "error": e.to_json(rid), "id": id}).to_string()
+/// One call of a body as read: the id its answer carries, and what to run.
+struct Envelope<'a> {
+    /// `None`: a notification, not answered.
+    id: Option<Value>,
+    /// The method's name and params; `None`: not a valid request.
+    call: Option<(&'a str, Option<&'a Value>)>,
 }
 
-fn result_response(id: &Value, result: &Output) -> String {
-    let mut out = String::with_capacity(match result {
-        // A `user.gets` answer is tens of kilobytes: one allocation, no regrowth.
-        Output::Raw(text) => text.len() + 64,
-        Output::Value(_) => 256,
-    });
-    out.push_str(r#"{"jsonrpc":"2.0","result":"#);
-    result.write_to(&mut out);
-    out.push_str(r#","id":"#);
-    out.push_str(&id.to_string());
-    out.push('}');
-    out
+impl Envelope<'_> {
+    fn of(raw: &Value) -> Envelope<'_> {
+        let obj = raw.as_object();
+        let id = obj.and_then(|o| o.get("id"));
+        let valid_id = matches!(
+            id,
+            None | Some(Value::Null | Value::Number(_) | Value::String(_))
+        );
+        let method = obj.and_then(|o| o.get("method")).and_then(Value::as_str);
+        let params = obj.and_then(|o| o.get("params"));
+        let well_formed = obj.is_some_and(|o| o.get("jsonrpc") == Some(&json!("2.0")))
+            && valid_id
+            && matches!(params, None | Some(Value::Object(_) | Value::Array(_)));
+        match (method, well_formed) {
+            (Some(name), true) => Envelope {
+                id: id.cloned(),
+                call: Some((name, params)),
+            },
+            // Always answered, with the id when it is a valid one.
+            _ => Envelope {
+                id: Some(id.filter(|_| valid_id).cloned().unwrap_or(Value::Null)),
+                call: None,
+            },
+        }
+    }
 }
 
-/// Handles a whole body: one call or a batch.
+/// Handles a whole body: one call or a batch, answered within
+/// `[SERVER] MAX_ANSWER_BYTES` (see `answer.rs`).
 pub fn handle(req: &Request, body: &[u8]) -> Answer {
     let mut calls = Vec::new();
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(_) => {
-            record(req, &mut calls, "unknown", "parse_error");
-            return Answer {
-                body: Some(error_response(Value::Null, &AppError::ParseError, req.rid)),
-                calls,
-            };
-        }
+        Err(_) => return refusal(req, AppError::ParseError),
     };
-    let body = match parsed {
+    let (items, batch) = match &parsed {
         Value::Array(items)
             if items.is_empty() || items.len() > req.svc.config.server.max_batch =>
         {
-            record(req, &mut calls, "unknown", "invalid_request");
-            Some(error_response(
-                Value::Null,
-                &AppError::InvalidRequest,
-                req.rid,
-            ))
+            return refusal(req, AppError::InvalidRequest)
         }
-        Value::Array(items) => {
-            let answers: Vec<String> = items
-                .iter()
-                .filter_map(|item| call(req, item, &mut calls))
-                .collect();
-            (!answers.is_empty()).then(|| format!("[{}]", answers.join(",")))
-        }
-        single => call(req, &single, &mut calls),
+        Value::Array(items) => (items.iter().collect::<Vec<_>>(), true),
+        single => (vec![single], false),
     };
-    Answer { body, calls }
+    let envelopes: Vec<Envelope> = items.into_iter().map(Envelope::of).collect();
+    let limit = req.svc.config.server.max_answer_bytes;
+    let Some(mut out) = AnswerBuf::new(limit, batch, envelopes.iter().map(|e| e.id.as_ref()))
+    else {
+        return refusal(req, AppError::AnswerTooLarge { limit });
+    };
+    for envelope in &envelopes {
+        call(req, envelope, &mut out, &mut calls);
+    }
+    Answer {
+        body: out.finish(),
+        calls,
+    }
+}
+
+/// The whole body answered with one error (id null), nothing run.
+fn refusal(req: &Request, e: AppError) -> Answer {
+    let mut calls = Vec::new();
+    record(req, &mut calls, "unknown", e.outcome());
+    let body = match e {
+        AppError::AnswerTooLarge { limit } => AnswerBuf::refused(limit),
+        e => json!({"jsonrpc": "2.0", "error": e.to_json(req.rid), "id": null})
+            .to_string()
+            .into_bytes(),
+    };
+    Answer {
+        body: Some(body),
+        calls,
+    }
 }
 
 /// Methods that hash passwords; every other call that reaches its handler
@@ -211,58 +245,26 @@ fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outc
     calls.push(CallRecord { method, outcome });
 }
 
-/// One call; `None` for a notification.
-fn call(req: &Request, raw: &Value, calls: &mut Vec<CallRecord>) -> Option<String> {
-    let obj = raw.as_object();
-    let id = obj.and_then(|o| o.get("id"));
-    let valid_id = matches!(
-        id,
-        None | Some(Value::Null | Value::Number(_) | Value::String(_))
-    );
-    let method_name = obj.and_then(|o| o.get("method")).and_then(Value::as_str);
-    let well_formed = obj.is_some_and(|o| o.get("jsonrpc") == Some(&json!("2.0")))
-        && valid_id
-        && method_name.is_some()
-        && matches!(
-            obj.and_then(|o| o.get("params")),
-            None | Some(Value::Object(_) | Value::Array(_))
-        );
-    let answer_id = if valid_id {
-        id.cloned().unwrap_or(Value::Null)
-    } else {
-        Value::Null
+/// Runs one call and writes its answer (none for a notification).
+fn call(req: &Request, envelope: &Envelope, out: &mut AnswerBuf, calls: &mut Vec<CallRecord>) {
+    let (label, result) = match envelope.call {
+        None => ("unknown", Err(AppError::InvalidRequest)),
+        Some((name, params)) => match find(req.svc, name) {
+            None => ("unknown", Err(AppError::MethodNotFound)),
+            Some(m) => (m.name, run(req, m, params)),
+        },
     };
-    let (Some(name), true) = (method_name, well_formed) else {
-        record(req, calls, "unknown", "invalid_request");
-        return Some(error_response(
-            answer_id,
-            &AppError::InvalidRequest,
-            req.rid,
-        ));
-    };
-    let is_notification = id.is_none();
-    let method = find(req.svc, name);
-    let label = method.map_or("unknown", |m| m.name);
-    let result = match method {
-        None => Err(AppError::MethodNotFound),
-        Some(m) => run(req, m, obj.and_then(|o| o.get("params"))),
-    };
-    record(
-        req,
-        calls,
-        label,
-        result.as_ref().map_or_else(AppError::outcome, |_| "ok"),
-    );
-    if is_notification {
-        if let Err(e) = &result {
-            e.to_json(req.rid); // logs a hidden cause, if any
+    let outcome = match &envelope.id {
+        None => {
+            if let Err(e) = &result {
+                e.to_json(req.rid); // logs a hidden cause, if any
+            }
+            result.as_ref().map_or_else(AppError::outcome, |_| "ok")
         }
-        return None;
-    }
-    Some(match result {
-        Ok(output) => result_response(&answer_id, &output),
-        Err(e) => error_response(answer_id, &e, req.rid),
-    })
+        Some(id) if !out.answer(id, &result, req.rid) => "answer_too_large",
+        Some(_) => result.as_ref().map_or_else(AppError::outcome, |_| "ok"),
+    };
+    record(req, calls, label, outcome);
 }
 
 fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Output, AppError> {
@@ -338,7 +340,8 @@ mod tests {
         ];
         for body in junk {
             let answer = handle(&req, body);
-            assert!(answer.body.is_some_and(|b| b.contains("\"error\"")));
+            let body = String::from_utf8(answer.body.unwrap()).unwrap();
+            assert!(body.contains("\"error\""), "{body}");
         }
         assert_eq!(svc.token_calls.recent(), 0);
         // The counter forgets a call after 100-200 ms: a check that a

@@ -1,9 +1,13 @@
 //! The in-process twin of `store::limits`: the same counters, decisions and
 //! known-address markers, kept in this instance's memory for while Redis
 //! cannot be reached, so logins go on with limits (per instance) rather
-//! than with none. Bounded: a full table refuses new counters instead of
-//! forgetting old ones (forgetting would let a flood of names buy an
-//! attacker fresh guesses).
+//! than with none. Bounded: a full counter table forgets its oldest
+//! tenth. It used to refuse new counters instead, and then a flood of
+//! strangers' failures (34,000 logins with distinct names and addresses)
+//! locked out everyone, the owner at its known address too (issue 28).
+//! Forgetting gives an attacker a fresh count only after thousands of
+//! failed logins of its own, each a bcrypt check; known-address markers,
+//! which only successful logins write, are never forgotten to make room.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use super::limits::{Counter, Success};
 
-/// Entries of each table; about 100 bytes each.
+/// Entries of each table by default (`[AUTH] LOCAL_LIMITER_ENTRIES`);
+/// about 100 bytes each.
 const CAPACITY: usize = 100_000;
 
 #[derive(Default)]
@@ -23,23 +28,55 @@ struct Tables {
     known: HashMap<String, Instant>,
 }
 
-fn room<V>(map: &mut HashMap<String, V>, expiry: impl Fn(&V) -> Instant, now: Instant) -> bool {
-    if map.len() < CAPACITY {
+/// Whether `map` has room for one more entry, after dropping what expired
+/// and, if `forget_oldest`, the oldest tenth (all windows are as long, so
+/// the soonest to expire are the oldest).
+fn room<V>(
+    map: &mut HashMap<String, V>,
+    capacity: usize,
+    expiry: impl Fn(&V) -> Instant,
+    now: Instant,
+    forget_oldest: bool,
+) -> bool {
+    if map.len() < capacity {
         return true;
     }
     map.retain(|_, v| expiry(v) > now);
-    map.len() < CAPACITY
+    if map.len() < capacity || !forget_oldest {
+        return map.len() < capacity;
+    }
+    let mut expiries: Vec<Instant> = map.values().map(&expiry).collect();
+    let tenth = (capacity / 10).clamp(1, expiries.len());
+    let (_, cutoff, _) = expiries.select_nth_unstable(tenth - 1);
+    let cutoff = *cutoff;
+    map.retain(|_, v| expiry(v) > cutoff);
+    map.len() < capacity
 }
 
-#[derive(Default)]
 pub struct LocalLimits {
     tables: Mutex<Tables>,
+    /// Entries of each table at most.
+    capacity: usize,
     /// Whether the last login-limit decision was taken here (Redis was
     /// unreachable) rather than in Redis: shown in `/metrics`.
     in_force: AtomicBool,
 }
 
+impl Default for LocalLimits {
+    fn default() -> LocalLimits {
+        LocalLimits::new(CAPACITY)
+    }
+}
+
 impl LocalLimits {
+    pub fn new(capacity: usize) -> LocalLimits {
+        LocalLimits {
+            tables: Mutex::default(),
+            capacity,
+            in_force: AtomicBool::default(),
+        }
+    }
+
     pub fn in_force(&self) -> bool {
         self.in_force.load(Ordering::Relaxed)
     }
@@ -79,7 +116,15 @@ impl LocalLimits {
                 .counters
                 .get(&c.key)
                 .is_some_and(|(_, until)| *until > now);
-            if !live && !room(&mut t.counters, |(_, until)| *until, now) {
+            if !live
+                && !room(
+                    &mut t.counters,
+                    self.capacity,
+                    |(_, until)| *until,
+                    now,
+                    true,
+                )
+            {
                 return Some(window_s.max(1));
             }
         }
@@ -100,7 +145,10 @@ impl LocalLimits {
             return;
         };
         if let Some((known, ttl_s)) = s.known {
-            if t.known.contains_key(known) || room(&mut t.known, |until| *until, now) {
+            let capacity = self.capacity;
+            if t.known.contains_key(known)
+                || room(&mut t.known, capacity, |until| *until, now, false)
+            {
                 t.known
                     .insert(known.to_string(), now + Duration::from_secs(ttl_s));
             }
@@ -175,16 +223,39 @@ mod tests {
     }
 
     #[test]
-    fn a_full_table_refuses_new_counters_rather_than_forget_old_ones() {
-        let l = LocalLimits::default();
+    fn a_full_table_forgets_its_oldest_counters_to_admit_a_newcomer() {
+        let l = LocalLimits::new(100);
         {
             let mut t = l.tables.lock().unwrap();
             let later = Instant::now() + Duration::from_secs(60);
-            for i in 0..CAPACITY {
-                t.counters.insert(format!("k{i}"), (1, later));
+            for i in 0..100 {
+                let until = later + Duration::from_millis(i);
+                t.counters.insert(format!("k{i}"), (5, until));
             }
         }
-        assert!(l.admit(None, &[counter("new", 5, false)], 60).is_some());
-        assert_eq!(l.admit(None, &[counter("k1", 5, false)], 60), None);
+        assert_eq!(l.admit(None, &[counter("new", 5, false)], 60), None);
+        let t = l.tables.lock().unwrap();
+        assert!(t.counters.len() <= 100);
+        assert!(t.counters.contains_key("new"));
+        assert!(!t.counters.contains_key("k0"), "the oldest stays");
+        assert!(t.counters.contains_key("k99"), "the newest went");
+    }
+
+    #[test]
+    fn known_addresses_are_never_forgotten_to_make_room_for_strangers() {
+        let l = LocalLimits::new(10);
+        l.succeeded(&Success {
+            known: Some(("owner", 60)),
+            clear: None,
+            refund: &[],
+        });
+        let owners_limit = [counter("login", 1, true)];
+        assert_eq!(l.admit(Some("owner"), &owners_limit, 60), None);
+        for i in 0..100 {
+            let stranger = [counter(&format!("s{i}"), 5, false)];
+            assert_eq!(l.admit(None, &stranger, 60), None, "stranger {i}");
+        }
+        assert!(l.tables.lock().unwrap().counters.len() <= 10);
+        assert_eq!(l.admit(Some("owner"), &owners_limit, 60), None);
     }
 }

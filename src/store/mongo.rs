@@ -36,6 +36,15 @@ pub struct LoginEvent {
     pub reason: Option<&'static str>,
 }
 
+/// A profile field as stored: `extra` as its JSON text (see `bson_json`:
+/// its `$` keys are data, never Extended JSON), the others as BSON.
+fn profile_value(key: &str, value: &Value) -> Result<Bson> {
+    if key == super::bson_json::EXTRA {
+        return Ok(Bson::String(value.to_string()));
+    }
+    Ok(mongodb::bson::to_bson(value)?)
+}
+
 impl Mongo {
     pub fn connect(cfg: &MongoConfig) -> std::result::Result<Mongo, String> {
         let mut options = ClientOptions::parse(&cfg.uri)
@@ -134,9 +143,7 @@ impl Mongo {
         let mut unset = Document::new();
         for (key, value) in changes {
             match value {
-                // As its JSON text: see `bson_json` (`$` keys are data).
-                Some(v) if key == super::bson_json::EXTRA => set.insert(key.clone(), v.to_string()),
-                Some(v) => set.insert(key.clone(), mongodb::bson::to_bson(v)?),
+                Some(v) => set.insert(key.clone(), profile_value(key, v)?),
                 None => unset.insert(key.clone(), ""),
             };
         }
@@ -155,6 +162,40 @@ impl Mongo {
             .upsert(true)
             .run()
             .map(|_| ())
+    }
+
+    /// A new account's whole profile: replaces whatever is stored under its
+    /// id (a document a refused row left must not be merged in). Answers the
+    /// document written, for [`Mongo::remove_profile_if`].
+    pub fn replace_profile(&self, id: i64, fields: &[(String, Option<Value>)]) -> Result<Document> {
+        let mut document = Document::new();
+        for (key, value) in fields {
+            if let Some(v) = value {
+                document.insert(key.clone(), profile_value(key, v)?);
+            }
+        }
+        self.profiles
+            .replace_one(doc! {"_id": id}, document.clone())
+            .upsert(true)
+            .run()?;
+        Ok(document)
+    }
+
+    /// Removes the profile of `id` if it is still `written` (what a refused
+    /// row stored): one written since by another call is left alone.
+    pub fn remove_profile_if(&self, id: i64, written: &Document) -> Result<()> {
+        let mut filter = doc! {"_id": id};
+        for (key, value) in written {
+            // `$eq`: a value is data, even one with `$` keys.
+            filter.insert(key.clone(), doc! {"$eq": value.clone()});
+        }
+        self.profiles.delete_one(filter).run().map(|_| ())
+    }
+
+    /// Removes any profile stored under `id`: a new account without a
+    /// profile must not inherit one.
+    pub fn remove_profile(&self, id: i64) -> Result<()> {
+        self.profiles.delete_one(doc! {"_id": id}).run().map(|_| ())
     }
 
     /// Inserts events, each under the `_id` it was given when first queued,

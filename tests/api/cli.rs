@@ -112,6 +112,41 @@ fn check_config_prints_the_effective_config_with_secrets_masked() {
     }
 }
 
+/// Issue 28: a Mongo URI's `authMechanismProperties` and most of a Redis
+/// password with an unencoded `/` were printed.
+#[test]
+fn check_config_masks_passwords_however_written_and_secret_query_parameters() {
+    let opts = Options {
+        redis_uri: Some("redis://:pass/wordsecret@127.0.0.1:6379/0".into()),
+        mongo_uri: Some(
+            "mongodb://u:p@127.0.0.1:27017/x?authMechanism=MONGODB-AWS\
+             &authMechanismProperties=AWS_SESSION_TOKEN:sessionsecret"
+                .into(),
+        ),
+        ..Default::default()
+    };
+    let scratch = Scratch::new(&opts);
+    let run = scratch.run(&["check-config"], "");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    for secret in ["wordsecret", "sessionsecret", "AWS_SESSION_TOKEN"] {
+        assert!(
+            !run.stdout.contains(secret),
+            "{secret} printed:\n{}",
+            run.stdout
+        );
+    }
+    for line in [
+        "REDIS_URI = redis://:***@127.0.0.1:6379/0",
+        "authMechanismProperties=***",
+    ] {
+        assert!(
+            run.stdout.contains(line),
+            "{line:?} missing from:\n{}",
+            run.stdout
+        );
+    }
+}
+
 #[test]
 fn check_config_refuses_a_bad_config_with_exit_2_naming_the_key() {
     let opts = Options {

@@ -250,6 +250,23 @@ fn a_panicking_handler_answers_internal_error_and_its_worker_lives_on() {
     assert!(app.logs().contains("test.panic panicked"));
 }
 
+/// Issue 28: the log of a failed query said only `postgres: db error`.
+#[test]
+fn a_failed_query_logs_what_the_server_said_and_never_sends_it() {
+    let app = spawn_app();
+    app.pg()
+        .batch_execute("ALTER TABLE users RENAME TO users_elsewhere")
+        .unwrap();
+    let e = app.err("user.search", json!({}), -32603);
+    assert_eq!(e["message"], "Internal error");
+    assert!(!e.to_string().contains("users"), "{e}");
+    let logs = app.logs();
+    assert!(
+        logs.contains(r#"relation "users" does not exist"#),
+        "{logs}"
+    );
+}
+
 #[test]
 fn metrics_count_calls_by_method_and_outcome() {
     let app = spawn_app();

@@ -31,6 +31,7 @@ fn error_samples() -> Vec<AppError> {
         AppError::Unavailable(Dependency::Postgres, String::new()),
         AppError::Timeout,
         AppError::Overloaded,
+        AppError::AnswerTooLarge { limit: 16 << 20 },
         AppError::Conflict("username"),
         AppError::InvalidCredentials,
         AppError::AccountInactive("disabled".into()),
@@ -41,9 +42,10 @@ fn error_samples() -> Vec<AppError> {
     ]
 }
 
-/// What any call can answer: bad params, a bug, the deadline, shedding,
+/// What any call can answer: bad params, a bug, the deadline, shedding, an
+/// answer past `MAX_ANSWER_BYTES` (in a batch, even a short one may not fit),
 /// and (with `[CLIENTS]`) a missing caller key or a method not allowed.
-const EVERY_METHOD: &[i64] = &[-32602, -32603, -32001, -32002, -32030, -32031];
+const EVERY_METHOD: &[i64] = &[-32602, -32603, -32001, -32002, -32003, -32030, -32031];
 
 fn error_name(e: &AppError) -> String {
     // outcome() is snake_case; component names read better in CamelCase.

@@ -2,7 +2,6 @@
 //! `user.login_history`.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -12,32 +11,14 @@ use crate::domain::limits::{
 };
 use crate::domain::{Role, UserState};
 use crate::error::AppError;
-use crate::model::user::{self, rfc3339, UserJson};
+use crate::model::user::{self, rfc3339};
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
 use crate::store::accounts::{self, Search};
 
 pub fn get(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let user = user::get(ctx, p.i64("user_id")?)?.ok_or(AppError::NotFound)?;
-    Ok(Output::Raw(user.json.to_string()))
-}
-
-/// `{"users":[...],<rest>}` from serialized users, without re-parsing them.
-fn users_object(users: &[Arc<UserJson>], rest_key: &str, rest: &Value) -> Output {
-    let mut out = String::with_capacity(16 + users.iter().map(|u| u.json.len() + 1).sum::<usize>());
-    out.push_str(r#"{"users":["#);
-    for (i, u) in users.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&u.json);
-    }
-    out.push_str("],");
-    out.push_str(&Value::String(rest_key.to_string()).to_string());
-    out.push(':');
-    out.push_str(&rest.to_string());
-    out.push('}');
-    Output::Raw(out)
+    Ok(Output::User(user))
 }
 
 /// Users in the order first requested, each once; unknown ids in `missing`,
@@ -66,7 +47,11 @@ pub fn gets(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
             None => missing.push(id),
         }
     }
-    Ok(users_object(&users, "missing", &json!(missing)))
+    Ok(Output::Users {
+        users,
+        rest_key: "missing",
+        rest: json!(missing),
+    })
 }
 
 pub fn find(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
@@ -79,9 +64,7 @@ pub fn find(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
         Some(id) => user::get(ctx, id)?,
         None => None,
     };
-    Ok(Output::Raw(
-        user.ok_or(AppError::NotFound)?.json.to_string(),
-    ))
+    Ok(Output::User(user.ok_or(AppError::NotFound)?))
 }
 
 fn time(p: &Params, key: &str) -> Result<Option<DateTime<Utc>>, AppError> {
@@ -136,7 +119,11 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
         .then(|| accounts.last().map(|a| a.id.to_string()))
         .flatten();
     let users = user::from_accounts(ctx, generation, accounts)?;
-    Ok(users_object(&users, "next_cursor", &json!(next_cursor)))
+    Ok(Output::Users {
+        users,
+        rest_key: "next_cursor",
+        rest: json!(next_cursor),
+    })
 }
 
 pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {

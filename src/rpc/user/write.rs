@@ -14,7 +14,7 @@ use crate::store::{accounts, mfa, sessions};
 
 fn fresh(ctx: &Ctx, id: i64) -> Result<Output, AppError> {
     let user = user::get(ctx, id)?.ok_or(AppError::NotFound)?;
-    Ok(Output::Raw(user.json.to_string()))
+    Ok(Output::User(user))
 }
 
 pub fn update_profile(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {

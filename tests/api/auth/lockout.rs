@@ -191,3 +191,34 @@ fn logins_that_time_out_on_the_hashing_lane_are_not_counted_as_failures() {
         assert!(n.unwrap_or(0) == 0, "rl:{kind}:{id} counts {n:?}");
     }
 }
+
+/// Issue 28: with Redis unreachable, 34,000-50,000 failed logins of
+/// strangers (distinct names and addresses) filled the in-process table,
+/// and from then on every login was refused: the owner's at an address it
+/// had logged in from, and every fresh address's.
+#[test]
+fn with_redis_unreachable_a_full_local_table_locks_out_neither_the_owner_nor_fresh_addresses() {
+    let app = spawn_with(Options {
+        ini: "[AUTH]\nLOGIN_MAX_FAILS = 3\nLOCAL_LIMITER_ENTRIES = 60\n".into(),
+        redis_uri: Some("redis://127.0.0.1:1/0".into()),
+        ..Options::default()
+    });
+    app.register("alice");
+    login_from(&app, "alice", PASSWORD, "192.0.2.10");
+    assert_eq!(limiter_backend(&app), "local");
+    // Three counters each (pair, address, name): the table fills five times.
+    for i in 0..100 {
+        fail_from(
+            &app,
+            &format!("stranger{i}"),
+            Some(&format!("203.0.113.{i}")),
+        );
+    }
+    login_from(&app, "alice", PASSWORD, "192.0.2.10");
+    login_from(&app, "alice", PASSWORD, "198.51.100.20");
+    // The limits still hold for whoever comes after.
+    for _ in 0..3 {
+        fail_from(&app, "bob", Some("198.51.100.30"));
+    }
+    limited(&app, "bob", Some("198.51.100.30"));
+}

@@ -4,9 +4,11 @@
 //! `profiles` collection, `_id` = user id), and the assembled User cached in
 //! Redis under `<prefix>user:<id>`.
 
+mod answers;
 mod cache;
 mod history;
 mod import;
+mod import_profiles;
 mod read;
 mod search;
 mod write;
