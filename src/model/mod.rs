@@ -3,6 +3,7 @@
 //! then independent fetches from PostgreSQL and MongoDB in parallel (rayon),
 //! then one value. Handlers never see where the parts came from.
 
+pub mod account;
 pub mod coalesce;
 pub mod idempotency;
 pub mod imported;

@@ -8,12 +8,12 @@ use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
 
-use crate::cache::TokenInfo;
+use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
 use crate::model::coalesce::Found;
 use crate::services::Ctx;
-use crate::store::sessions::{self, Pair};
+use crate::store::sessions::{self, Pair, SessionRow};
 
 /// The active session behind an access token, or `None` for any token that
 /// is unknown, expired, revoked, of another kind, or whose user is inactive.
@@ -133,4 +133,42 @@ impl Minted {
             "refresh_expires_in": self.refresh_ttl,
         })
     }
+}
+
+/// `auth.logout`: revokes the session of an access or a refresh token.
+/// `false` for an unknown or already revoked token: logging out is
+/// idempotent.
+pub fn logout(ctx: &Ctx, token: &str) -> Result<bool, AppError> {
+    let refresh = match Token::kind_of(token) {
+        Some(TokenKind::Access) => false,
+        Some(TokenKind::Refresh) => true,
+        _ => return Ok(false),
+    };
+    let hash = TokenHash::of(token);
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let revoked = match sessions::session_of(&mut tx, &hash, refresh)? {
+        Some((session_id, _)) => sessions::revoke(&mut tx, session_id)?.then_some(session_id),
+        None => None,
+    };
+    let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
+    cache::commit(&ctx.svc.caches, tx, &changes)?;
+    Ok(revoked.is_some())
+}
+
+/// `auth.logout_all`: every session of the token's user ends (and any
+/// login or challenge under way, see `sessions::end_all`); how many.
+pub fn logout_all(ctx: &Ctx, info: &TokenInfo) -> Result<usize, AppError> {
+    let mut conn = ctx.pg()?;
+    let mut tx = conn.client.transaction()?;
+    let revoked = sessions::end_all(&mut tx, info.user_id, None)?;
+    let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
+    cache::commit(&ctx.svc.caches, tx, &changes)?;
+    Ok(revoked.len())
+}
+
+/// `auth.sessions`: the live sessions of the token's user, newest first.
+pub fn live(ctx: &Ctx, info: &TokenInfo) -> Result<Vec<SessionRow>, AppError> {
+    let mut conn = ctx.pg()?;
+    Ok(sessions::live(&mut conn.client, info.user_id)?)
 }

@@ -15,8 +15,10 @@ use crate::domain::ProfilePatch;
 use crate::error::AppError;
 use crate::model::idempotency;
 use crate::services::{Ctx, MongoCall};
+pub use crate::store::accounts::Search;
 use crate::store::accounts::{self, Account, InsertError, Kept, NewAccount};
 use crate::store::idempotency as store_keys;
+pub use crate::store::mongo::LoginEvent;
 
 /// A User as assembled; sent as `UserJson`.
 #[derive(Debug, Clone, PartialEq)]
@@ -209,12 +211,57 @@ fn profiles_or_none(
     }
 }
 
+/// `user.find`: the User whose username or email is `login`.
+pub fn find(ctx: &Ctx, login: &str) -> Result<Option<Arc<UserJson>>, AppError> {
+    let id = {
+        let mut conn = ctx.pg()?;
+        accounts::id_by_login(&mut conn.client, login)?
+    };
+    match id {
+        Some(id) => get(ctx, id),
+        None => Ok(None),
+    }
+}
+
+/// `user.search`: a page of Users in id order, and the cursor of the next
+/// page (the last id), if there is one.
+pub fn search(ctx: &Ctx, search: &Search) -> Result<(Vec<Arc<UserJson>>, Option<i64>), AppError> {
+    let page = usize::try_from(search.limit).unwrap_or(0);
+    // One more row than the page tells whether another page follows.
+    let one_more = Search {
+        limit: search.limit.saturating_add(1),
+        ..(*search).clone()
+    };
+    // Before the rows are read: see `from_accounts`.
+    let generation = ctx.svc.caches.generation();
+    let mut found = {
+        let mut conn = ctx.pg()?;
+        accounts::search(&mut conn.client, &one_more)?
+    };
+    let more = found.len() > page;
+    found.truncate(page);
+    let next = more.then(|| found.last().map(|a| a.id)).flatten();
+    Ok((from_accounts(ctx, generation, found)?, next))
+}
+
+/// `user.login_history`: the user's latest login events, newest first;
+/// `NotFound` for an unknown user.
+pub fn login_history(ctx: &Ctx, user_id: i64, limit: i64) -> Result<Vec<LoginEvent>, AppError> {
+    {
+        let mut conn = ctx.pg()?;
+        if !accounts::exists(&mut conn.client, user_id)? {
+            return Err(AppError::NotFound);
+        }
+    }
+    ctx.mongo(move |m, max_time| m.recent_events(user_id, limit, max_time))
+}
+
 /// The Users of accounts just read from PostgreSQL (`user.search`), in
 /// their order: cached ones as cached, the others assembled from these rows
 /// and their profiles (one MongoDB find) without asking PostgreSQL again.
 /// `generation` was taken before the rows were read, so a row that a change
 /// made stale meanwhile is answered but not cached.
-pub fn from_accounts(
+fn from_accounts(
     ctx: &Ctx,
     generation: u64,
     accounts: Vec<Account>,

@@ -393,7 +393,7 @@ pub fn revoke_role(
 }
 
 /// Filters of `user.search`; every one optional.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Search {
     pub prefix: Option<String>,
     pub state: Option<String>,

@@ -3,14 +3,12 @@
 
 use serde_json::{json, Value};
 
-use crate::cache::{self, Change};
-use crate::domain::{pattern_matches, Token, TokenHash, TokenKind};
+use crate::domain::pattern_matches;
 use crate::error::AppError;
 use crate::model::session;
 use crate::model::user::rfc3339;
 use crate::rpc::Params;
 use crate::services::Ctx;
-use crate::store::sessions;
 
 pub fn introspect(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     Ok(match session::introspect(ctx, p.str("token")?)? {
@@ -57,45 +55,18 @@ pub fn authorize(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     })
 }
 
-/// Revokes the session of an access or a refresh token. An unknown or
-/// already revoked token answers `{revoked: false}`: logging out is
-/// idempotent.
 pub fn logout(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
-    let token = p.str("token")?;
-    let refresh = match Token::kind_of(token) {
-        Some(TokenKind::Access) => false,
-        Some(TokenKind::Refresh) => true,
-        _ => return Ok(json!({"revoked": false})),
-    };
-    let hash = TokenHash::of(token);
-    let mut conn = ctx.pg()?;
-    let mut tx = conn.client.transaction()?;
-    let revoked = match sessions::session_of(&mut tx, &hash, refresh)? {
-        Some((session_id, _)) => sessions::revoke(&mut tx, session_id)?.then_some(session_id),
-        None => None,
-    };
-    let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
-    cache::commit(&ctx.svc.caches, tx, &changes)?;
-    Ok(json!({"revoked": revoked.is_some()}))
+    Ok(json!({"revoked": session::logout(ctx, p.str("token")?)?}))
 }
 
 pub fn logout_all(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let info = session::require(ctx, p.str("token")?)?;
-    let mut conn = ctx.pg()?;
-    let mut tx = conn.client.transaction()?;
-    let revoked = sessions::end_all(&mut tx, info.user_id, None)?;
-    let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
-    cache::commit(&ctx.svc.caches, tx, &changes)?;
-    Ok(json!({"revoked": revoked.len()}))
+    Ok(json!({"revoked": session::logout_all(ctx, &info)?}))
 }
 
 pub fn sessions(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let info = session::require(ctx, p.str("token")?)?;
-    let rows = {
-        let mut conn = ctx.pg()?;
-        sessions::live(&mut conn.client, info.user_id)?
-    };
-    let list: Vec<Value> = rows
+    let list: Vec<Value> = session::live(ctx, &info)?
         .into_iter()
         .map(|s| {
             json!({

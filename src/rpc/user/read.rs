@@ -11,10 +11,9 @@ use crate::domain::limits::{
 };
 use crate::domain::{Role, UserState};
 use crate::error::AppError;
-use crate::model::user::{self, rfc3339};
+use crate::model::user::{self, rfc3339, Search};
 use crate::rpc::{Output, Params};
 use crate::services::Ctx;
-use crate::store::accounts::{self, Search};
 
 pub fn get(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
     let user = user::get(ctx, p.i64("user_id")?)?.ok_or(AppError::NotFound)?;
@@ -55,15 +54,7 @@ pub fn gets(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
 }
 
 pub fn find(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
-    let login = p.username_or_email()?;
-    let id = {
-        let mut conn = ctx.pg()?;
-        accounts::id_by_login(&mut conn.client, &login)?
-    };
-    let user = match id {
-        Some(id) => user::get(ctx, id)?,
-        None => None,
-    };
+    let user = user::find(ctx, &p.username_or_email()?)?;
     Ok(Output::User(user.ok_or(AppError::NotFound)?))
 }
 
@@ -105,38 +96,20 @@ pub fn search(ctx: &Ctx, p: &Params) -> Result<Output, AppError> {
         created_after: time(p, "created_after")?,
         created_before: time(p, "created_before")?,
         after_id,
-        limit: limit + 1,
+        limit,
     };
-    // Before the rows are read: see `user::from_accounts`.
-    let generation = ctx.svc.caches.generation();
-    let mut accounts = {
-        let mut conn = ctx.pg()?;
-        accounts::search(&mut conn.client, &search)?
-    };
-    let more = accounts.len() as i64 > limit;
-    accounts.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| accounts.last().map(|a| a.id.to_string()))
-        .flatten();
-    let users = user::from_accounts(ctx, generation, accounts)?;
+    let (users, next) = user::search(ctx, &search)?;
     Ok(Output::Users {
         users,
         rest_key: "next_cursor",
-        rest: json!(next_cursor),
+        rest: json!(next.map(|id| id.to_string())),
     })
 }
 
 pub fn login_history(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let user_id = p.i64("user_id")?;
     let limit = p.limit("limit", PAGE_DEFAULT, PAGE_MAX)?;
-    {
-        let mut conn = ctx.pg()?;
-        if !accounts::exists(&mut conn.client, user_id)? {
-            return Err(AppError::NotFound);
-        }
-    }
-    let events: Vec<Value> = ctx
-        .mongo(move |m, max_time| m.recent_events(user_id, limit, max_time))?
+    let events: Vec<Value> = user::login_history(ctx, user_id, limit)?
         .into_iter()
         .map(|e| {
             json!({
