@@ -16,13 +16,12 @@
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crate::chunked::{Chunked, Step};
-use crate::common::{Header, StatusCode};
-use crate::head::{find, framing, parse_request_line, wants_close, Framing};
+use crate::common::StatusCode;
+use crate::head::{self, find, wants_close, Framing, Head};
 use crate::limits::{EdgeStats, Limits, OpenSlot};
 use crate::request::new_request;
 use crate::Request;
@@ -401,26 +400,15 @@ impl<S: Read + Write> Conn<S> {
 
     fn parse_head(&mut self, head: &[u8], env: &mut Env<'_>) -> Result<(), u16> {
         let limits = env.limits;
-        let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
-        let mut lines = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .filter(|l| !l.is_empty());
         let arrived = Instant::now();
-        let (method, path, version) = lines.next().and_then(parse_request_line).ok_or(400u16)?;
-        let headers = lines
-            .map(Header::from_str)
-            .collect::<Result<Vec<Header>, ()>>()
-            .map_err(|()| 400u16)?;
-        if version > (1, 1) {
-            return Err(505);
-        }
-        let mut close_after = wants_close(&headers, &version);
-        let framing = framing(&headers).map_err(|()| 400u16)?;
-        if framing == Framing::Chunked && find(&headers, "Content-Length").is_some() {
-            // RFC 7230 3.3.3: chunked wins, and the connection must close.
-            close_after = true;
-        }
+        let Head {
+            method,
+            path,
+            version,
+            headers,
+        } = head::parse(head)?;
+        let framing = head::framing(&version, &headers)?;
+        self.close_after = wants_close(&headers, &version);
         if let Framing::Length(n) = framing {
             if n > limits.max_body_bytes {
                 return Err(413);
@@ -447,7 +435,6 @@ impl<S: Read + Write> Conn<S> {
             claimed,
             arrived,
         );
-        self.close_after = close_after;
         let reader = match framing {
             Framing::None => {
                 self.hand_on(request, env);
