@@ -443,11 +443,12 @@ impl<S: Read + Write> Conn<S> {
             Framing::Length(n) => BodyReader::Length(n),
             Framing::Chunked => BodyReader::Chunked(Chunked::new()),
         };
-        let wanted = !expects_continue || limits.continue_if.as_ref().is_none_or(|f| f(&request));
-        if !wanted {
-            // The client waits for our word before sending the body: answer
-            // without it and close, so nothing is left to read.
+        if !limits.head_check.as_ref().is_none_or(|f| f(&request)) {
+            // Not one byte of the body is read: the application answers
+            // without it and the connection closes (what may follow the
+            // head is not a request).
             bump(&env.stats.bodies_refused);
+            self.inb.clear();
             self.close_after = true;
             self.hand_on(request, env);
             return Ok(());

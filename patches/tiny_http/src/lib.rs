@@ -113,7 +113,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use limits::{ContinueIf, EdgeStats, Limits};
+pub use limits::{EdgeStats, HeadCheck, Limits};
 pub use poller::Handler;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};

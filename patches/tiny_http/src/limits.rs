@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use crate::Request;
 
-/// Decides, for a request that sent `Expect: 100-continue`, whether its body
-/// is wanted. It sees the request line and headers (the body is empty).
-/// `false`: no `100 Continue` is sent, the body is never read, the request is
-/// handed on body-less and the connection closes after its answer.
-pub type ContinueIf = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
+/// Decides, as soon as a request's headers end, whether its body is wanted
+/// (e.g. whether the caller's key is good). It sees the request line and
+/// headers (the body is empty); it runs for every request that has a body,
+/// before any byte of it is read and before a `100 Continue`. `false`: the
+/// body is never read, the request is handed on body-less (for the
+/// application to refuse) and the connection closes after its answer.
+pub type HeadCheck = Arc<dyn Fn(&Request) -> bool + Send + Sync>;
 
 /// Bounds in time and memory for every connection.
 #[derive(Clone)]
@@ -37,8 +39,8 @@ pub struct Limits {
     pub max_header_bytes: usize,
     /// An answer must be written within this, else the connection closes.
     pub write_timeout: Duration,
-    /// See [`ContinueIf`]; `None` wants every body.
-    pub continue_if: Option<ContinueIf>,
+    /// See [`HeadCheck`]; `None` wants every body.
+    pub head_check: Option<HeadCheck>,
     /// Threads that serve the connections (each a share of them).
     pub pollers: usize,
 }
@@ -54,7 +56,7 @@ impl Default for Limits {
             max_header_line: 8 * 1024,
             max_header_bytes: 64 * 1024,
             write_timeout: Duration::from_secs(10),
-            continue_if: None,
+            head_check: None,
             pollers: 2,
         }
     }
@@ -71,7 +73,7 @@ impl fmt::Debug for Limits {
             .field("max_header_line", &self.max_header_line)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("write_timeout", &self.write_timeout)
-            .field("continue_if", &self.continue_if.is_some())
+            .field("head_check", &self.head_check.is_some())
             .field("pollers", &self.pollers)
             .finish()
     }
@@ -92,7 +94,7 @@ pub struct EdgeStats {
     pub headers_too_large: AtomicU64,
     /// 413: a body over `max_body_bytes`.
     pub bodies_too_large: AtomicU64,
-    /// `Expect: 100-continue` requests whose body was not wanted.
+    /// Requests whose body the [`HeadCheck`] did not want (never read).
     pub bodies_refused: AtomicU64,
     /// Kept-alive connections closed after `keepalive` without a request.
     pub idle_closed: AtomicU64,

@@ -4,8 +4,9 @@
 //! connection is still answered within seconds. `limits`: the bounds on a
 //! connection (time, size, count); `threads`: clients that used to hold the
 //! acceptor or a worker, or a thread each; `smuggling`: requests framed
-//! ambiguously (RFC 9112).
+//! ambiguously (RFC 9112); `caller_key`: keys checked when the headers end.
 
+mod caller_key;
 mod limits;
 mod smuggling;
 mod threads;
