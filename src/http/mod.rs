@@ -187,6 +187,8 @@ fn limits(svc: &Arc<Services>) -> Limits {
         keepalive: c.keepalive,
         request_timeout: c.request_timeout,
         max_body_bytes: c.max_body_bytes,
+        max_inflight_body_bytes: c.max_inflight_body_bytes,
+        write_timeout: c.write_timeout,
         head_check: Some(Arc::new(move |rq: &tiny_http::Request| {
             let path = rq.url().split('?').next().unwrap_or("");
             path == "/rpc" && *rq.method() == Method::Post && worker::caller(&svc, rq).is_ok()
