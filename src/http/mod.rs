@@ -91,7 +91,6 @@ impl HttpServer {
         let server = Server::with_handler(
             tiny_http::ServerConfig {
                 addr,
-                ssl: None,
                 limits: limits(&svc),
             },
             handler,

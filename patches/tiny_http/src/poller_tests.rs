@@ -21,7 +21,6 @@ fn server(limits: Limits) -> (Server, SocketAddr, Receiver<Request>) {
     });
     let config = ServerConfig {
         addr: ConfigListenAddr::from_socket_addrs("127.0.0.1:0").unwrap(),
-        ssl: None,
         limits,
     };
     let server = Server::with_handler(config, handler).unwrap();
