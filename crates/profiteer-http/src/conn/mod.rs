@@ -7,10 +7,14 @@
 //! keep-alive connections close); the request line and headers within
 //! `header_timeout` of the accept or of that first byte (else 408), one line
 //! at most `max_header_line` and all at most `max_header_bytes` (else 431,
-//! 414 for the request line), nothing read past them; a Content-Length over
-//! `max_body_bytes` is 413 before any body is read; the whole body arrives
-//! by `request_timeout` after the headers (else 408). Only then is the
-//! request handed on. Its answer is written within `write_timeout`. While a
+//! 414 for the request line), nothing read past them; the head is parsed
+//! and its body framed by `head.rs` (RFC 9112; a request it refuses is
+//! answered and the connection closed, nothing after it read); the
+//! `HeadCheck` may refuse the body (then never read); a Content-Length over
+//! `max_body_bytes` is 413, one that would pass `max_inflight_body_bytes`
+//! 503, both before any body is read; the whole body arrives by
+//! `request_timeout` after the headers (else 408). Only then is the request
+//! handed on (`read.rs` reads it). Its answer is written within `write_timeout`. While a
 //! request is handed on, nothing more is read from its connection, so a
 //! pipelining client cannot make the server buffer without bound.
 
