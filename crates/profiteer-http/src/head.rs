@@ -86,10 +86,14 @@ fn has_lone_lf(buf: &[u8]) -> bool {
 /// The request target in origin form. RFC 9112 §3.2.2: a server MUST accept
 /// the absolute form (`http://host/rpc`); its authority is not used here.
 fn origin_form(target: &str) -> Option<String> {
-    let lower = |n: usize| target.get(..n).map(str::to_ascii_lowercase);
-    let rest = if lower(7).as_deref() == Some("http://") {
+    let scheme = |s: &str| {
+        target
+            .get(..s.len())
+            .is_some_and(|t| t.eq_ignore_ascii_case(s))
+    };
+    let rest = if scheme("http://") {
         &target[7..]
-    } else if lower(8).as_deref() == Some("https://") {
+    } else if scheme("https://") {
         &target[8..]
     } else {
         return Some(target.to_owned());
