@@ -102,6 +102,9 @@ pub struct EdgeStats {
     pub headers_too_large: AtomicU64,
     /// 413: a body over `max_body_bytes`.
     pub bodies_too_large: AtomicU64,
+    /// 400, 501, 505, 417: a head `httparse` or the RFC 9112 framing rules
+    /// refused, or a broken chunked body (connection closed).
+    pub bad_requests: AtomicU64,
     /// 503: the body would have passed `max_inflight_body_bytes`.
     pub bodies_over_budget: AtomicU64,
     /// Bytes of request bodies held now (see `max_inflight_body_bytes`).

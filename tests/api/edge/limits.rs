@@ -247,6 +247,8 @@ fn bodies_in_flight_past_max_inflight_body_bytes_are_refused_503_before_they_are
         text.starts_with("HTTP/1.1 503 ") && closed
     });
     assert!(refused, "a second body over the budget was not refused");
+    assert!(app.metric("profiteer_bodies_over_budget_total") >= 1.0);
+    assert_eq!(app.metric("profiteer_inflight_body_bytes"), 60000.0);
     // The holder's body arrives and is answered: its bytes are given back.
     holder.write_all(&[b' '; 59999]).unwrap();
     let answer = crate::helpers::read_response(&mut holder);

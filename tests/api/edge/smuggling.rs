@@ -265,6 +265,10 @@ fn ambiguous_framing_is_refused_with_one_answer_and_the_connection_closed() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n---\n"));
+    assert_eq!(
+        app.metric("profiteer_bad_requests_total"),
+        cases().len() as f64
+    );
 }
 
 #[test]

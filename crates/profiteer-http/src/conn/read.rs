@@ -69,8 +69,11 @@ impl<S: Read + Write> Conn<S> {
         match self.parse_head(&head, env) {
             Ok(()) => {}
             Err(code) => {
-                if code == 413 {
-                    bump(&env.stats.bodies_too_large);
+                match code {
+                    413 => bump(&env.stats.bodies_too_large),
+                    431 => bump(&env.stats.headers_too_large),
+                    503 => {} // counted where the budget refused it
+                    _ => bump(&env.stats.bad_requests),
                 }
                 self.refuse(code, limits);
             }
@@ -201,7 +204,10 @@ impl<S: Read + Write> Conn<S> {
                 }
                 match step {
                     Step::Done => true,
-                    Step::Bad => return Err(400),
+                    Step::Bad => {
+                        bump(&env.stats.bad_requests);
+                        return Err(400);
+                    }
                     Step::TooLarge => {
                         bump(&env.stats.bodies_too_large);
                         return Err(413);
