@@ -348,6 +348,8 @@ impl<S: Read + Write> Conn<S> {
 }
 
 #[cfg(test)]
+mod harness;
+#[cfg(test)]
 mod prop_tests;
 mod read;
 #[cfg(test)]

@@ -12,7 +12,7 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::tests::Harness;
+use super::harness::Harness;
 use crate::head::{self, Framing};
 use crate::limits::Limits;
 
