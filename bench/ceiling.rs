@@ -53,7 +53,6 @@ fn main() {
                 std::process::exit(2);
             }
         },
-        ssl: None,
         limits: tiny_http::Limits::default(),
     };
     let server = match tiny_http::Server::with_handler(config, handler) {

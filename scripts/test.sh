@@ -13,7 +13,7 @@ set +a
 scripts/thriftpy2.sh >/dev/null
 # --lib --bins --tests: every test we have, and no empty doc-test run last.
 cargo test --lib --bins --tests "$@"
-# The patched tiny_http's own unit tests (it is not a workspace member).
+# The HTTP server's own unit tests (crates/profiteer-http, not a workspace member).
 if [ $# -eq 0 ]; then
-  cargo test --manifest-path patches/tiny_http/Cargo.toml --lib --target-dir target/tiny_http
+  cargo test --manifest-path crates/profiteer-http/Cargo.toml --lib --target-dir target/tiny_http
 fi

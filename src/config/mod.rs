@@ -39,6 +39,10 @@ pub struct ServerConfig {
     pub queue_depth: usize,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// All request bodies held at once at most this; beyond it, 503.
+    pub max_inflight_body_bytes: usize,
+    /// An answer must be written within this, else the connection closes.
+    pub write_timeout: Duration,
     pub max_batch: usize,
     /// An answer never passes this: a call whose answer would is -32003.
     pub max_answer_bytes: usize,
@@ -410,6 +414,23 @@ mod tests {
     }
 
     #[test]
+    fn the_body_budget_and_write_timeout_are_read_and_a_budget_under_one_body_is_refused() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(c.server.max_inflight_body_bytes, 256 << 20);
+        assert_eq!(c.server.write_timeout, Duration::from_secs(10));
+        let text = format!(
+            "{MINIMAL}[SERVER]\nMAX_INFLIGHT_BODY_BYTES = 2000000\nWRITE_TIMEOUT_MS = 700\n"
+        );
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.server.max_inflight_body_bytes, 2_000_000);
+        assert_eq!(c.server.write_timeout, Duration::from_millis(700));
+        let text = format!("{MINIMAL}[SERVER]\nMAX_INFLIGHT_BODY_BYTES = 1000\n");
+        let err = load(&text, &[]).unwrap_err();
+        assert!(err.0.contains("MAX_INFLIGHT_BODY_BYTES"), "{err}");
+        assert!(err.0.contains("MAX_BODY_BYTES"), "{err}");
+    }
+
+    #[test]
     fn environment_overrides_win_over_the_file() {
         let c = load(
             MINIMAL,
@@ -511,6 +532,8 @@ mod tests {
             "QUEUE_DEPTH",
             "REQUEST_TIMEOUT_MS",
             "MAX_BODY_BYTES",
+            "MAX_INFLIGHT_BODY_BYTES",
+            "WRITE_TIMEOUT_MS",
             "MAX_BATCH",
             "MAX_ANSWER_BYTES",
             "MAX_CONNECTIONS",

@@ -205,6 +205,15 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
     let host = r.or("SERVER", "HOST", "127.0.0.1");
     let port = r.ranged("SERVER", "PORT", 8080u16, 0, 65535)?;
     let workers = r.ranged("SERVER", "WORKERS", default_workers, 1, 1024)?;
+    let max_body_bytes = r.ranged("SERVER", "MAX_BODY_BYTES", 1 << 20, 64, 64 << 20)?;
+    let max_inflight_body_bytes =
+        r.ranged("SERVER", "MAX_INFLIGHT_BODY_BYTES", 256 << 20, 64, 1 << 40)?;
+    if max_inflight_body_bytes < max_body_bytes {
+        return Err(ConfigError(format!(
+            "[SERVER] MAX_INFLIGHT_BODY_BYTES = {max_inflight_body_bytes} must be >= \
+             MAX_BODY_BYTES = {max_body_bytes}: a largest body would always be refused"
+        )));
+    }
     let server = ServerConfig {
         host,
         port,
@@ -214,7 +223,9 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         // that waited past its deadline is answered -32001 without running.
         queue_depth: r.ranged("SERVER", "QUEUE_DEPTH", workers * 64, 1, 1_000_000)?,
         request_timeout: millis(r.ranged("SERVER", "REQUEST_TIMEOUT_MS", 3000, 1, 600_000)?),
-        max_body_bytes: r.ranged("SERVER", "MAX_BODY_BYTES", 1 << 20, 64, 64 << 20)?,
+        max_body_bytes,
+        max_inflight_body_bytes,
+        write_timeout: millis(r.ranged("SERVER", "WRITE_TIMEOUT_MS", 10_000, 1, 600_000)?),
         max_batch: r.ranged("SERVER", "MAX_BATCH", 100, 1, 10_000)?,
         max_answer_bytes: r.ranged("SERVER", "MAX_ANSWER_BYTES", 16 << 20, 1024, 1 << 30)?,
         max_connections: r.ranged("SERVER", "MAX_CONNECTIONS", 4096, 1, 1_000_000)?,

@@ -91,7 +91,6 @@ impl HttpServer {
         let server = Server::with_handler(
             tiny_http::ServerConfig {
                 addr,
-                ssl: None,
                 limits: limits(&svc),
             },
             handler,
@@ -174,10 +173,10 @@ impl HttpServer {
     }
 }
 
-/// The edge's bounds from `[SERVER]`. A body announced with
-/// `Expect: 100-continue` is read only for a request that will be served
-/// (`POST /rpc` with a valid client key): any other is answered without it
-/// and its connection closed, so no thread ever drains an unwanted body.
+/// The edge's bounds from `[SERVER]`. A body is read only for a request
+/// that will be served (`POST /rpc` with a valid client key), decided when
+/// its headers end: any other is answered without it (a keyless caller 401)
+/// and its connection closed, so no unwanted body is ever buffered.
 fn limits(svc: &Arc<Services>) -> Limits {
     let c = &svc.config.server;
     let svc = svc.clone();
@@ -187,7 +186,9 @@ fn limits(svc: &Arc<Services>) -> Limits {
         keepalive: c.keepalive,
         request_timeout: c.request_timeout,
         max_body_bytes: c.max_body_bytes,
-        continue_if: Some(Arc::new(move |rq: &tiny_http::Request| {
+        max_inflight_body_bytes: c.max_inflight_body_bytes,
+        write_timeout: c.write_timeout,
+        head_check: Some(Arc::new(move |rq: &tiny_http::Request| {
             let path = rq.url().split('?').next().unwrap_or("");
             path == "/rpc" && *rq.method() == Method::Post && worker::caller(&svc, rq).is_ok()
         })),

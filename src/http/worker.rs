@@ -34,6 +34,8 @@ fn run_task(svc: &Services, task: Task) {
 
 /// The configured caller whose key this request presents; `Err` when callers
 /// must authenticate and this one did not. `Ok(None)`: no `[CLIENTS]`.
+/// Two `X-Client-Key` headers, or a list in one, present no key: which one
+/// counts would depend on who reads them (a proxy may join or split them).
 pub(super) fn caller<'a>(
     svc: &'a Services,
     request: &tiny_http::Request,
@@ -41,12 +43,15 @@ pub(super) fn caller<'a>(
     if svc.config.clients.is_empty() {
         return Ok(None);
     }
-    let presented = request
+    let mut keys = request
         .headers()
         .iter()
-        .find(|h| h.field.equiv("X-Client-Key"))
-        .map(|h| h.value.as_str())
-        .ok_or(())?;
+        .filter(|h| h.field.equiv("X-Client-Key"))
+        .map(|h| h.value.as_str());
+    let presented = keys.next().ok_or(())?;
+    if keys.next().is_some() || presented.contains(',') {
+        return Err(());
+    }
     let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
     svc.config
         .clients

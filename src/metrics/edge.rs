@@ -13,6 +13,9 @@ pub struct EdgeCounts {
     pub headers_too_large: u64,
     pub bodies_too_large: u64,
     pub bodies_refused: u64,
+    pub bad_requests: u64,
+    pub bodies_over_budget: u64,
+    pub inflight_body_bytes: u64,
     pub idle_closed: u64,
     pub accept_errors: u64,
 }
@@ -58,8 +61,26 @@ pub(super) fn render_edge(out: &mut String, e: &EdgeCounts) {
         (
             "profiteer_bodies_refused_total",
             "counter",
-            "Expect: 100-continue bodies not wanted (answered without them).",
+            "Bodies not wanted when their headers ended (no valid client key, not POST /rpc): never read.",
             e.bodies_refused,
+        ),
+        (
+            "profiteer_bad_requests_total",
+            "counter",
+            "400/501/505/417 at the edge: a malformed head or ambiguous framing (RFC 9112).",
+            e.bad_requests,
+        ),
+        (
+            "profiteer_bodies_over_budget_total",
+            "counter",
+            "503: the body would have passed MAX_INFLIGHT_BODY_BYTES.",
+            e.bodies_over_budget,
+        ),
+        (
+            "profiteer_inflight_body_bytes",
+            "gauge",
+            "Bytes of request bodies held now (read or being read, not yet answered).",
+            e.inflight_body_bytes,
         ),
         (
             "profiteer_keepalive_closed_total",

@@ -226,3 +226,37 @@ fn running_out_of_file_descriptors_pauses_accepting_and_goes_on() {
     assert!(app.metric("profiteer_accept_errors_total") >= 1.0);
     assert!(app.logs().contains("accept failed, pausing"));
 }
+
+/// Issue 21: memory for bodies was bounded per request only
+/// (`MAX_CONNECTIONS × MAX_BODY_BYTES` is 4 GiB at the defaults).
+#[test]
+fn bodies_in_flight_past_max_inflight_body_bytes_are_refused_503_before_they_are_read() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nMAX_BODY_BYTES = 65536\nMAX_INFLIGHT_BODY_BYTES = 100000\n".into(),
+        ..Default::default()
+    });
+    let head = "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Length: 60000\r\n\r\n";
+    // Holds 60000 bytes of the budget: its body is being read.
+    let mut holder = connect(&app);
+    holder.write_all(head.as_bytes()).unwrap();
+    holder.write_all(b"[").unwrap();
+    let refused = app.eventually(Duration::from_secs(10), || {
+        let mut s = connect(&app);
+        s.write_all(head.as_bytes()).unwrap();
+        let (text, closed) = read_to_close(&mut s);
+        text.starts_with("HTTP/1.1 503 ") && closed
+    });
+    assert!(refused, "a second body over the budget was not refused");
+    assert!(app.metric("profiteer_bodies_over_budget_total") >= 1.0);
+    assert_eq!(app.metric("profiteer_inflight_body_bytes"), 60000.0);
+    // The holder's body arrives and is answered: its bytes are given back.
+    holder.write_all(&[b' '; 59999]).unwrap();
+    let answer = crate::helpers::read_response(&mut holder);
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let served = app.eventually(Duration::from_secs(10), || {
+        let body = format!("{PING}{}", " ".repeat(60000 - PING.len()));
+        let r = app.post_with(&body, "");
+        r.status == 200 && r.json()["result"] == "pong"
+    });
+    assert!(served, "the budget was not given back");
+}

@@ -3,9 +3,12 @@
 //! contract's Transport section and then checks that `ping` on a fresh
 //! connection is still answered within seconds. `limits`: the bounds on a
 //! connection (time, size, count); `threads`: clients that used to hold the
-//! acceptor or a worker, or a thread each.
+//! acceptor or a worker, or a thread each; `smuggling`: requests framed
+//! ambiguously (RFC 9112); `caller_key`: keys checked when the headers end.
 
+mod caller_key;
 mod limits;
+mod smuggling;
 mod threads;
 
 use std::io::{ErrorKind, Read, Write};

@@ -7,30 +7,32 @@
 //! keep-alive connections close); the request line and headers within
 //! `header_timeout` of the accept or of that first byte (else 408), one line
 //! at most `max_header_line` and all at most `max_header_bytes` (else 431,
-//! 414 for the request line), nothing read past them; a Content-Length over
-//! `max_body_bytes` is 413 before any body is read; the whole body arrives
-//! by `request_timeout` after the headers (else 408). Only then is the
-//! request handed on. Its answer is written within `write_timeout`. While a
+//! 414 for the request line), nothing read past them; the head is parsed
+//! and its body framed by `head.rs` (RFC 9112; a request it refuses is
+//! answered and the connection closed, nothing after it read); the
+//! `HeadCheck` may refuse the body (then never read); a Content-Length over
+//! `max_body_bytes` is 413, one that would pass `max_inflight_body_bytes`
+//! 503, both before any body is read; the whole body arrives by
+//! `request_timeout` after the headers (else 408). Only then is the request
+//! handed on (`read.rs` reads it). Its answer is written within `write_timeout`. While a
 //! request is handed on, nothing more is read from its connection, so a
 //! pipelining client cannot make the server buffer without bound.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::SocketAddr;
-use std::str::FromStr;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::chunked::{Chunked, Step};
-use crate::common::{Header, StatusCode};
-use crate::head::{find, framing, parse_request_line, wants_close, Framing};
-use crate::limits::{EdgeStats, Limits, OpenSlot};
-use crate::request::new_request;
+use crate::chunked::Chunked;
+use crate::common::StatusCode;
+use crate::limits::{BodyBytes, EdgeStats, Limits, OpenSlot};
 use crate::Request;
 
 /// What the poller lends a connection while driving it.
 pub(crate) struct Env<'a> {
     pub(crate) limits: &'a Limits,
-    pub(crate) stats: &'a EdgeStats,
+    pub(crate) stats: &'a Arc<EdgeStats>,
     /// A reusable read buffer.
     pub(crate) scratch: &'a mut [u8],
     /// Gives a complete request its answer sink and hands it on.
@@ -53,6 +55,8 @@ enum Phase {
         request: Box<Request>,
         reader: BodyReader,
         body: Vec<u8>,
+        /// `body`'s room, counted against `max_inflight_body_bytes`.
+        held: BodyBytes,
         /// Bytes taken off the wire for this body (chunk framing included).
         wire: usize,
     },
@@ -89,6 +93,9 @@ pub(crate) struct Conn<S> {
     close_after: bool,
     /// An answer counted in `EdgeStats::answering` is being written.
     counted: bool,
+    /// The body handed on, counted in flight until its answer comes back
+    /// (or the connection closes).
+    held: Option<BodyBytes>,
     _slot: OpenSlot,
 }
 
@@ -139,6 +146,7 @@ impl<S: Read + Write> Conn<S> {
             out_pos: 0,
             close_after: false,
             counted: false,
+            held: None,
             _slot: slot,
         }
     }
@@ -238,6 +246,7 @@ impl<S: Read + Write> Conn<S> {
     /// The application's answer to the request handed on.
     pub(crate) fn answer(&mut self, bytes: Vec<u8>, env: &mut Env<'_>) -> bool {
         self.counted = true;
+        self.held = None;
         if !matches!(self.phase, Phase::Waiting) {
             return false; // not expected: nothing was handed on
         }
@@ -336,210 +345,12 @@ impl<S: Read + Write> Conn<S> {
             }
         }
     }
-
-    /// Searches the buffered head for its end: `Ok(Some(end))`, the index
-    /// after the empty line; `Ok(None)`, more is needed; `Err(status)`, a
-    /// line or the head is over its limit.
-    fn scan_head(&mut self, limits: &Limits) -> Result<Option<usize>, u16> {
-        let (max_line, max_all) = (limits.max_header_line, limits.max_header_bytes);
-        loop {
-            let Phase::Head {
-                scanned,
-                line_start,
-                lines,
-            } = &mut self.phase
-            else {
-                return Ok(None);
-            };
-            let over = |lines: usize| if lines == 0 { 414 } else { 431 };
-            let Some(i) = self.inb[*scanned..].iter().position(|&b| b == b'\n') else {
-                // +2: the line end does not count against the line's limit.
-                if self.inb.len() - *line_start > max_line + 2 || self.inb.len() > max_all {
-                    return Err(over(*lines));
-                }
-                *scanned = self.inb.len();
-                return Ok(None);
-            };
-            let end = *scanned + i + 1;
-            if end - *line_start > max_line + 2 || end > max_all {
-                return Err(over(*lines));
-            }
-            let mut line = &self.inb[*line_start..end - 1];
-            if line.last() == Some(&b'\r') {
-                line = &line[..line.len() - 1];
-            }
-            if !line.is_empty() {
-                *lines += 1;
-                *line_start = end;
-                *scanned = end;
-            } else if *lines == 0 {
-                // RFC 7230 3.5: empty lines before a request are ignored.
-                self.inb.drain(..end);
-                *scanned = 0;
-                *line_start = 0;
-            } else {
-                return Ok(Some(end));
-            }
-        }
-    }
-
-    /// The head `inb[..end]` is complete: checks it, then reads the body or
-    /// hands the request on.
-    fn start_request(&mut self, end: usize, env: &mut Env<'_>) {
-        let limits = env.limits;
-        let head: Vec<u8> = self.inb.drain(..end).collect();
-        match self.parse_head(&head, env) {
-            Ok(()) => {}
-            Err(code) => {
-                if code == 413 {
-                    bump(&env.stats.bodies_too_large);
-                }
-                self.refuse(code, limits);
-            }
-        }
-    }
-
-    fn parse_head(&mut self, head: &[u8], env: &mut Env<'_>) -> Result<(), u16> {
-        let limits = env.limits;
-        let text = std::str::from_utf8(head).map_err(|_| 400u16)?;
-        let mut lines = text
-            .split('\n')
-            .map(|l| l.strip_suffix('\r').unwrap_or(l))
-            .filter(|l| !l.is_empty());
-        let arrived = Instant::now();
-        let (method, path, version) = lines.next().and_then(parse_request_line).ok_or(400u16)?;
-        let headers = lines
-            .map(Header::from_str)
-            .collect::<Result<Vec<Header>, ()>>()
-            .map_err(|()| 400u16)?;
-        if version > (1, 1) {
-            return Err(505);
-        }
-        let mut close_after = wants_close(&headers, &version);
-        let framing = framing(&headers).map_err(|()| 400u16)?;
-        if framing == Framing::Chunked && find(&headers, "Content-Length").is_some() {
-            // RFC 7230 3.3.3: chunked wins, and the connection must close.
-            close_after = true;
-        }
-        if let Framing::Length(n) = framing {
-            if n > limits.max_body_bytes {
-                return Err(413);
-            }
-        }
-        let expects_continue = match find(&headers, "Expect") {
-            None => false,
-            Some(v) if v.eq_ignore_ascii_case("100-continue") => true,
-            Some(_) => return Err(417),
-        };
-        let claimed = match framing {
-            Framing::Length(n) => Some(n),
-            Framing::None => Some(0),
-            Framing::Chunked => None,
-        };
-        let request = new_request(
-            false,
-            method,
-            path,
-            version,
-            headers,
-            self.remote,
-            Vec::new(),
-            claimed,
-            arrived,
-        );
-        self.close_after = close_after;
-        let reader = match framing {
-            Framing::None => {
-                self.hand_on(request, env);
-                return Ok(());
-            }
-            Framing::Length(n) => BodyReader::Length(n),
-            Framing::Chunked => BodyReader::Chunked(Chunked::new()),
-        };
-        let wanted = !expects_continue || limits.continue_if.as_ref().is_none_or(|f| f(&request));
-        if !wanted {
-            // The client waits for our word before sending the body: answer
-            // without it and close, so nothing is left to read.
-            bump(&env.stats.bodies_refused);
-            self.close_after = true;
-            self.hand_on(request, env);
-            return Ok(());
-        }
-        if expects_continue {
-            self.out = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
-            self.out_pos = 0;
-        }
-        let initial = match reader {
-            BodyReader::Length(n) => n.min(64 * 1024),
-            BodyReader::Chunked(_) => 0,
-        };
-        self.phase = Phase::Body {
-            request: Box::new(request),
-            reader,
-            body: Vec::with_capacity(initial),
-            wire: 0,
-        };
-        self.deadline = Some(arrived + limits.request_timeout);
-        Ok(())
-    }
-
-    /// Moves buffered bytes into the body: `Ok(true)` when that made
-    /// progress (the body may be complete and handed on), `Ok(false)` when
-    /// more must be read, `Err(status)` to refuse.
-    fn take_body(&mut self, env: &mut Env<'_>) -> Result<bool, u16> {
-        let max = env.limits.max_body_bytes;
-        let Phase::Body {
-            reader, body, wire, ..
-        } = &mut self.phase
-        else {
-            return Ok(false);
-        };
-        let complete = match reader {
-            BodyReader::Length(n) => {
-                let take = (*n - body.len()).min(self.inb.len());
-                body.extend(self.inb.drain(..take));
-                body.len() == *n
-            }
-            BodyReader::Chunked(decoder) => {
-                // Chunk framing may cost more bytes than the body it
-                // carries; past this budget the body is refused as too large.
-                let budget = max.saturating_mul(2).saturating_add(64 * 1024);
-                let (used, step) = decoder.feed(&self.inb, body, max);
-                self.inb.drain(..used);
-                *wire += used;
-                match step {
-                    Step::Done => true,
-                    Step::Bad => return Err(400),
-                    Step::TooLarge => {
-                        bump(&env.stats.bodies_too_large);
-                        return Err(413);
-                    }
-                    Step::More if *wire > budget => {
-                        bump(&env.stats.bodies_too_large);
-                        return Err(413);
-                    }
-                    Step::More => false,
-                }
-            }
-        };
-        if !complete {
-            return Ok(false);
-        }
-        let Phase::Body { request, body, .. } = std::mem::replace(&mut self.phase, Phase::Waiting)
-        else {
-            return Ok(false);
-        };
-        let mut request = *request;
-        request.set_body(body);
-        self.hand_on(request, env);
-        Ok(true)
-    }
-
-    fn hand_on(&mut self, mut request: Request, env: &mut Env<'_>) {
-        request.close_after = self.close_after;
-        self.phase = Phase::Waiting;
-        self.deadline = None;
-        env.stats.answering.fetch_add(1, Ordering::AcqRel);
-        (env.deliver)(request);
-    }
 }
+
+#[cfg(test)]
+mod harness;
+#[cfg(test)]
+mod prop_tests;
+mod read;
+#[cfg(test)]
+mod tests;

@@ -374,6 +374,10 @@ impl Poller {
 }
 
 #[cfg(test)]
+#[path = "poller_tests.rs"]
+mod socket_tests;
+
+#[cfg(test)]
 mod tests {
     use super::{Schedule, SCAN_EVERY};
     use std::time::{Duration, Instant};

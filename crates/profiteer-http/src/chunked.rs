@@ -3,7 +3,9 @@
 //! hand a socket to a blocking decoder: it feeds this one whatever it has
 //! read and learns whether the body is complete, needs more, or is bad.
 
-/// Where the decoder is in the chunked framing (RFC 7230 4.1).
+use std::convert::TryFrom;
+
+/// Where the decoder is in the chunked framing (RFC 9112 §7.1).
 enum State {
     /// Reading a chunk-size line (hex size, optional `;extensions`).
     Size,
@@ -81,8 +83,10 @@ impl Chunked {
                     }
                     self.line.extend_from_slice(&rest[..i]);
                     at += i + 1;
-                    if self.line.last() == Some(&b'\r') {
-                        self.line.pop();
+                    // RFC 9112 §7.1: every line ends in CRLF. A lone LF
+                    // ends a line for some parsers and not for others.
+                    if self.line.pop() != Some(b'\r') {
+                        return (at, Step::Bad);
                     }
                     let line = std::mem::take(&mut self.line);
                     match self.line_done(&line, body.len(), max_body) {
@@ -103,12 +107,10 @@ impl Chunked {
     fn line_done(&mut self, line: &[u8], have: usize, max_body: usize) -> Result<(), Step> {
         match self.state {
             State::Size => {
-                let text = std::str::from_utf8(line).map_err(|_| Step::Bad)?;
-                let size = text.split(';').next().unwrap_or("").trim();
-                let size = usize::from_str_radix(size, 16).map_err(|_| Step::Bad)?;
+                let size = chunk_size(line).ok_or(Step::Bad)?;
                 if size == 0 {
                     self.state = State::Trailer;
-                } else if have.saturating_add(size) > max_body {
+                } else if size > max_body.saturating_sub(have) {
                     return Err(Step::TooLarge);
                 } else {
                     self.state = State::Data(size);
@@ -117,11 +119,42 @@ impl Chunked {
             State::DataEnd if line.is_empty() => self.state = State::Size,
             State::DataEnd => return Err(Step::Bad),
             State::Trailer if line.is_empty() => self.state = State::Done,
+            State::Trailer if has_control(line) => return Err(Step::Bad),
             State::Trailer => {}
             State::Data(_) | State::Done => {}
         }
         Ok(())
     }
+}
+
+/// More hex digits than this in a chunk size is broken framing (16 hold
+/// any 64-bit size; a longer run of leading zeros is not worth reading).
+const MAX_SIZE_DIGITS: usize = 16;
+
+/// `chunk-size [ chunk-ext ]` (RFC 9112 §7.1): hex digits only (no sign,
+/// no `0x`, no space before them), then nothing or `;` and extensions,
+/// which are skipped but may hold no control character.
+fn chunk_size(line: &[u8]) -> Option<usize> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > MAX_SIZE_DIGITS {
+        return None;
+    }
+    let rest = &line[digits..];
+    let ext = rest.iter().position(|&b| b != b' ' && b != b'\t');
+    match ext {
+        None if rest.is_empty() => {}
+        Some(i) if rest[i] == b';' && !has_control(&rest[i..]) => {}
+        _ => return None,
+    }
+    let text = std::str::from_utf8(&line[..digits]).ok()?;
+    u64::from_str_radix(text, 16)
+        .ok()
+        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// A control character other than a tab (CR and LF included).
+fn has_control(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| (b < b' ' && b != b'\t') || b == 0x7f)
 }
 
 #[cfg(test)]
@@ -155,9 +188,56 @@ mod tests {
     }
 
     #[test]
-    fn bare_line_feeds_are_accepted() {
-        let (body, step, _) = decode_in_pieces(b"3\nabc\n0\n\n", 100, 1024);
+    fn lone_line_feeds_are_broken_framing() {
+        for wire in [
+            &b"3\nabc\r\n0\r\n\r\n"[..],
+            b"3\r\nabc\n0\r\n\r\n",
+            b"3\r\nabc\r\n0\n\r\n",
+            b"3\r\nabc\r\n0\r\n\n",
+            b"3;a\nb\r\nabc\r\n0\r\n\r\n",
+        ] {
+            assert_eq!(decode_in_pieces(wire, 100, 1000).1, Step::Bad, "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_size_is_hex_digits_only() {
+        for wire in [
+            &b"+3\r\nabc\r\n0\r\n\r\n"[..],
+            b"-3\r\n",
+            b"0x3\r\nabc\r\n",
+            b" 3\r\nabc\r\n",
+            b"3 \r\nabc\r\n",
+            b"3 x\r\nabc\r\n",
+            b"\r\n",
+            b"3\x00\r\nabc\r\n",
+        ] {
+            assert_eq!(decode_in_pieces(wire, 100, 1000).1, Step::Bad, "{wire:?}");
+        }
+    }
+
+    #[test]
+    fn a_chunk_size_of_more_than_sixteen_digits_is_broken_framing() {
+        let (_, step, _) = decode_in_pieces(b"00000000000000003\r\nabc\r\n0\r\n\r\n", 100, 1000);
+        assert_eq!(step, Step::Bad);
+        let (body, step, _) = decode_in_pieces(b"0000000000000003\r\nabc\r\n0\r\n\r\n", 100, 1000);
         assert_eq!((body.as_slice(), step), (&b"abc"[..], Step::Done));
+        let (_, step, _) = decode_in_pieces(b"ffffffffffffffff\r\n", 100, 1000);
+        assert_eq!(step, Step::TooLarge);
+    }
+
+    #[test]
+    fn chunk_extensions_are_skipped_unless_they_hold_a_control_character() {
+        let (body, step, _) = decode_in_pieces(b"3 ; a=\"b\"\r\nabc\r\n0;z\r\n\r\n", 100, 1000);
+        assert_eq!((body.as_slice(), step), (&b"abc"[..], Step::Done));
+        let (_, step, _) = decode_in_pieces(b"3;a\x01\r\nabc\r\n", 100, 1000);
+        assert_eq!(step, Step::Bad);
+    }
+
+    #[test]
+    fn a_trailer_with_a_control_character_is_broken_framing() {
+        let (_, step, _) = decode_in_pieces(b"0\r\nX: a\x00b\r\n\r\n", 100, 1000);
+        assert_eq!(step, Step::Bad);
     }
 
     #[test]

@@ -91,11 +91,6 @@
 #![deny(rust_2018_idioms)]
 #![allow(clippy::match_like_matches_macro)]
 
-// profiteer patch: this copy serves plain HTTP only (TLS ends in front of
-// it); its connection handling (conn.rs) has no TLS path.
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-compile_error!("profiteer's copy of tiny_http does not support TLS");
-
 use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
@@ -113,7 +108,7 @@ use util::MessagesQueue;
 
 pub use common::{HTTPVersion, Header, HeaderField, Method, StatusCode};
 pub use connection::{ConfigListenAddr, ListenAddr, Listener};
-pub use limits::{ContinueIf, EdgeStats, Limits};
+pub use limits::{EdgeStats, HeadCheck, Limits};
 pub use poller::Handler;
 pub use request::{ReadWrite, Request};
 pub use response::{Response, ResponseBox};
@@ -187,21 +182,8 @@ pub struct ServerConfig {
     /// The addresses to try to listen to.
     pub addr: ConfigListenAddr,
 
-    /// If `Some`, then the server will use SSL to encode the communications.
-    /// profiteer patch: refused; this copy serves plain HTTP only.
-    pub ssl: Option<SslConfig>,
-
     /// profiteer patch: the bounds every connection lives within.
     pub limits: Limits,
-}
-
-/// Configuration of the server for SSL.
-#[derive(Debug, Clone)]
-pub struct SslConfig {
-    /// Contains the public certificate to send to clients.
-    pub certificate: Vec<u8>,
-    /// Contains the ultra-secret private key used to decode communications.
-    pub private_key: Vec<u8>,
 }
 
 impl Server {
@@ -213,33 +195,12 @@ impl Server {
     {
         Server::new(ServerConfig {
             addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: None,
-            limits: Limits::default(),
-        })
-    }
-
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
             limits: Limits::default(),
         })
     }
 
     /// Builds a new server that listens on the specified address.
     pub fn new(config: ServerConfig) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        if config.ssl.is_some() {
-            return Err("profiteer's copy of tiny_http does not support TLS".into());
-        }
         let listener = config.addr.bind()?;
         Self::start(listener, config.limits, None)
     }
@@ -253,9 +214,6 @@ impl Server {
         config: ServerConfig,
         handler: Handler,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        if config.ssl.is_some() {
-            return Err("profiteer's copy of tiny_http does not support TLS".into());
-        }
         let listener = config.addr.bind()?;
         Self::start(listener, config.limits, Some(handler))
     }
@@ -266,11 +224,7 @@ impl Server {
     /// such as from systemd. For other cases, you probably want the `new()` function.
     pub fn from_listener<L: Into<Listener>>(
         listener: L,
-        ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
-        if ssl_config.is_some() {
-            return Err("profiteer's copy of tiny_http does not support TLS".into());
-        }
         Self::start(listener.into(), Limits::default(), None)
     }
 
