@@ -164,9 +164,32 @@ impl PrivateMongo {
         wait_port(self.port, false);
     }
 
-    /// SIGSTOP: connections stay open, nothing answers.
+    /// SIGSTOP: connections stay open, nothing answers. Returns once every
+    /// thread of the server is stopped: `kill` returns when the signal is
+    /// sent, and on a busy machine a running thread may still answer a
+    /// query or two before it stops (seen once in a full run).
     pub fn stall(&self) {
-        signal(self.child.as_ref().unwrap(), "STOP");
+        let child = self.child.as_ref().unwrap();
+        signal(child, "STOP");
+        let tasks = format!("/proc/{}/task", child.id());
+        let stopped = || {
+            std::fs::read_dir(&tasks).unwrap().all(|t| {
+                let stat = std::fs::read_to_string(t.unwrap().path().join("stat"));
+                // The state follows the command's closing parenthesis.
+                stat.ok()
+                    .and_then(|s| {
+                        s.rsplit(')')
+                            .next()
+                            .map(|r| r.trim_start().starts_with('T'))
+                    })
+                    .unwrap_or(true)
+            })
+        };
+        let until = Instant::now() + Duration::from_secs(10);
+        while !stopped() {
+            assert!(Instant::now() < until, "the server never stopped");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn resume(&self) {
