@@ -59,7 +59,7 @@ fn main() {
         )
         .unwrap_or_else(|e| fail("ids", e))
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| r.try_get(0).unwrap_or_else(|e| fail("ids", e)))
         .collect();
 
     let client =
@@ -71,7 +71,7 @@ fn main() {
     let profiles = db.collection::<mongodb::bson::Document>("profiles");
     for chunk in ids.chunks(5000) {
         let docs = chunk.iter().map(|id| {
-            doc! {"_id": *id, "nickname": format!("Bench {id}"), "bio": "seeded for the benchmark", "extra": {"team": "load"}}
+            doc! {"_id": *id, "nickname": format!("Bench {id}"), "bio": "seeded for the benchmark", "extra": r#"{"team":"load"}"#}
         });
         profiles
             .insert_many(docs)
@@ -89,7 +89,8 @@ fn main() {
                 &[id],
             )
             .unwrap_or_else(|e| fail("session", e))
-            .get(0);
+            .try_get(0)
+            .unwrap_or_else(|e| fail("session", e));
         pg.execute(
             "INSERT INTO access_tokens (token_hash, session_id, expires_at) VALUES ($1, $2, now() + interval '1 day')",
             &[&token.hash().0.as_slice(), &session],

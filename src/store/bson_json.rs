@@ -77,9 +77,13 @@ fn write_document(doc: &RawDocument, skip_id: bool, out: &mut Vec<u8>) -> Option
         serde_json::to_writer(&mut *out, key).ok()?;
         out.push(b':');
         match value {
-            // Checked to be one JSON object (`extra` is 4 KiB at most).
+            // Checked to be one JSON object (`extra` is 4 KiB at most),
+            // without building it.
             RawBsonRef::String(text) if skip_id && key == EXTRA => {
-                json_object(text)?;
+                if !text.starts_with('{') {
+                    return None;
+                }
+                serde_json::from_str::<serde::de::IgnoredAny>(text).ok()?;
                 out.extend_from_slice(text.as_bytes());
             }
             value => write_value(value, out)?,
