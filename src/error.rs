@@ -24,6 +24,28 @@ impl Dependency {
     }
 }
 
+/// Every outcome label a call can end with: "ok", then each error's
+/// [`AppError::outcome`] (a unit test holds the two together).
+pub const OUTCOMES: &[&str] = &[
+    "ok",
+    "parse_error",
+    "invalid_request",
+    "method_not_found",
+    "invalid_params",
+    "internal_error",
+    "unavailable",
+    "timeout",
+    "overloaded",
+    "answer_too_large",
+    "conflict",
+    "invalid_credentials",
+    "account_inactive",
+    "not_found",
+    "rate_limited",
+    "unauthorized",
+    "forbidden",
+];
+
 /// `Clone`: one shared fetch's failure is every waiting caller's answer.
 #[derive(Debug, Clone)]
 pub enum AppError {
@@ -242,6 +264,65 @@ impl From<redis::RedisError> for AppError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One error of each kind: the `match` makes a new variant a compile
+    /// error here until it is listed.
+    fn one_of_each() -> Vec<AppError> {
+        let all = vec![
+            AppError::ParseError,
+            AppError::InvalidRequest,
+            AppError::MethodNotFound,
+            AppError::invalid("f", "r"),
+            AppError::Internal(String::new()),
+            AppError::Unavailable(Dependency::Redis, String::new()),
+            AppError::Timeout,
+            AppError::Overloaded,
+            AppError::AnswerTooLarge { limit: 1 },
+            AppError::Conflict("username"),
+            AppError::InvalidCredentials,
+            AppError::AccountInactive("locked".into()),
+            AppError::NotFound,
+            AppError::RateLimited { retry_after: 1 },
+            AppError::Unauthorized,
+            AppError::Forbidden,
+            AppError::ForbiddenParam("ip"),
+        ];
+        for e in &all {
+            match e {
+                AppError::ParseError
+                | AppError::InvalidRequest
+                | AppError::MethodNotFound
+                | AppError::InvalidParams(_)
+                | AppError::Internal(_)
+                | AppError::Unavailable(..)
+                | AppError::Timeout
+                | AppError::Overloaded
+                | AppError::AnswerTooLarge { .. }
+                | AppError::Conflict(_)
+                | AppError::InvalidCredentials
+                | AppError::AccountInactive(_)
+                | AppError::NotFound
+                | AppError::RateLimited { .. }
+                | AppError::Unauthorized
+                | AppError::Forbidden
+                | AppError::ForbiddenParam(_) => {}
+            }
+        }
+        all
+    }
+
+    /// Metrics keep a series per outcome in `OUTCOMES`: an error whose
+    /// label were missing there used to be counted as "ok".
+    #[test]
+    fn every_error_outcome_is_one_metrics_keep_and_ok_is_none_of_them() {
+        for e in one_of_each() {
+            assert!(OUTCOMES.contains(&e.outcome()), "{e:?}");
+            assert_ne!(e.outcome(), "ok");
+        }
+        let labels: std::collections::HashSet<&str> =
+            one_of_each().iter().map(AppError::outcome).collect();
+        assert_eq!(labels.len() + 1, OUTCOMES.len(), "a label nothing answers");
+    }
 
     #[test]
     fn hidden_causes_never_reach_the_caller() {

@@ -72,6 +72,10 @@ pub struct Method {
     /// The result's JSON Schema, as JSON text.
     pub result: &'static str,
     pub handler: Handler,
+    /// It hashes or verifies passwords (on the hashing lane); every other
+    /// call that reaches its handler counts as token traffic, which the
+    /// lane yields the CPU to.
+    pub hashes_passwords: bool,
 }
 
 const SYSTEM: &[Method] = &[
@@ -81,6 +85,7 @@ const SYSTEM: &[Method] = &[
         params: &[],
         result: r#"{"const":"pong"}"#,
         handler: |_, _| Ok(json!("pong").into()),
+        hashes_passwords: false,
     },
     Method {
         name: "rpc.discover",
@@ -88,6 +93,7 @@ const SYSTEM: &[Method] = &[
         params: &[],
         result: r#"{"type":"object","required":["openrpc","info","methods"],"description":"An OpenRPC 1.3 document (https://spec.open-rpc.org)."}"#,
         handler: |c, _| Ok(discover::document(c.config()).into()),
+        hashes_passwords: false,
     },
 ];
 
@@ -108,6 +114,7 @@ const TEST_PANIC: Method = Method {
     params: &[],
     result: "{}",
     handler: test_panic,
+    hashes_passwords: false,
 };
 
 #[allow(clippy::panic)] // the one deliberate panic: it is what this method tests
@@ -227,17 +234,6 @@ fn refusal(req: &Request, e: AppError) -> Answer {
     }
 }
 
-/// Methods that hash passwords; every other call that reaches its handler
-/// counts as token traffic for the hashing lane.
-const HASHING: &[&str] = &[
-    "auth.login",
-    "auth.register",
-    "auth.change_password",
-    "auth.mfa.disable",
-    "auth.reset_password",
-    "user.import",
-];
-
 fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outcome: &'static str) {
     req.svc
         .metrics
@@ -299,7 +295,7 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
     // Only a call that gets this far is token traffic: junk (parse errors,
     // invalid requests, unknown methods or params) must not be able to
     // slow the hashing lane down.
-    if !HASHING.contains(&method.name) {
+    if !method.hashes_passwords {
         req.svc.token_calls.note();
     }
     match catch_unwind(AssertUnwindSafe(|| (method.handler)(&ctx, &params))) {

@@ -23,6 +23,7 @@ use chrono::Utc;
 use rayon::prelude::*;
 
 use super::Failure;
+use crate::domain::UserState;
 use crate::store::seeded::{self, Seeded};
 use crate::store::{accounts, pg};
 use crate::thrift::username_for;
@@ -190,7 +191,12 @@ fn copy_page(
                 id: p.id,
                 username: username_for(p.id),
                 password_hash,
-                state: if p.active { "active" } else { "disabled" },
+                state: if p.active {
+                    UserState::Active
+                } else {
+                    UserState::Disabled
+                }
+                .as_str(),
                 created_at: p.created,
                 updated_at: p.updated,
             })

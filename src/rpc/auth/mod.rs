@@ -60,6 +60,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"}},"required":["user_id"],"additionalProperties":false}"##,
         handler: |c, p| password::register(c, p).map(Output::from),
+        hashes_passwords: true,
     },
     Method {
         name: "auth.login",
@@ -88,6 +89,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: LOGIN_RESULT,
         handler: |c, p| login::login(c, p).map(Output::from),
+        hashes_passwords: true,
     },
     Method {
         name: "auth.introspect",
@@ -96,6 +98,7 @@ pub const METHODS: &[Method] = &[
         params: &[TOKEN],
         result: r##"{"oneOf":[{"type":"object","properties":{"active":{"const":true},"user_id":{"$ref":"#/components/schemas/UserId"},"username":{"type":"string"},"session_id":{"type":"integer","minimum":1},"roles":{"type":"array","items":{"$ref":"#/components/schemas/Role"}},"exp":{"type":"integer","description":"Unix seconds"},"iat":{"type":"integer","description":"Unix seconds"},"amr":{"$ref":"#/components/schemas/Amr"}},"required":["active","user_id","username","session_id","roles","exp","iat","amr"],"additionalProperties":false},{"type":"object","properties":{"active":{"const":false}},"required":["active"],"additionalProperties":false}]}"##,
         handler: |c, p| tokens::introspect(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.authorize",
@@ -110,6 +113,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r##"{"type":"object","properties":{"allowed":{"type":"boolean"},"user_id":{"$ref":"#/components/schemas/UserId"},"reason":{"enum":["invalid_token","missing_permission","mfa_required"],"description":"mfa_required: only roles listed in [AUTH] MFA_REQUIRED_ROLES grant it, and the session has no second factor (amr without otp)."}},"required":["allowed"],"additionalProperties":false}"##,
         handler: |c, p| tokens::authorize(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.refresh",
@@ -121,6 +125,7 @@ pub const METHODS: &[Method] = &[
         }],
         result: TOKENS,
         handler: |c, p| login::refresh(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.logout",
@@ -128,6 +133,7 @@ pub const METHODS: &[Method] = &[
         params: &[TOKEN],
         result: r#"{"type":"object","properties":{"revoked":{"type":"boolean"}},"required":["revoked"],"additionalProperties":false}"#,
         handler: |c, p| tokens::logout(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.logout_all",
@@ -135,6 +141,7 @@ pub const METHODS: &[Method] = &[
         params: &[TOKEN],
         result: REVOKED_N,
         handler: |c, p| tokens::logout_all(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.change_password",
@@ -154,6 +161,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: REVOKED_N,
         handler: |c, p| password::change_password(c, p).map(Output::from),
+        hashes_passwords: true,
     },
     Method {
         name: "auth.sessions",
@@ -161,6 +169,7 @@ pub const METHODS: &[Method] = &[
         params: &[TOKEN],
         result: r##"{"type":"object","properties":{"sessions":{"type":"array","items":{"$ref":"#/components/schemas/Session"}}},"required":["sessions"],"additionalProperties":false}"##,
         handler: |c, p| tokens::sessions(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.request_password_reset",
@@ -179,6 +188,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"},"reset_token":{"$ref":"#/components/schemas/ResetToken"},"expires_in":{"type":"integer","minimum":1}},"required":["user_id","reset_token","expires_in"],"additionalProperties":false}"##,
         handler: |c, p| password::request_reset(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.reset_password",
@@ -197,6 +207,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: REVOKED_N,
         handler: |c, p| password::reset_password(c, p).map(Output::from),
+        hashes_passwords: true,
     },
     Method {
         name: "auth.mfa.setup_totp",
@@ -204,6 +215,7 @@ pub const METHODS: &[Method] = &[
         params: &[TOKEN],
         result: r#"{"type":"object","required":["secret","otpauth_uri"],"properties":{"secret":{"type":"string","pattern":"^[A-Z2-7]{32}$","description":"160 bits, base32 (RFC 4648) without padding."},"otpauth_uri":{"type":"string","pattern":"^otpauth://totp/[^:/?]+:[a-z0-9_.-]{3,32}\\?secret=[A-Z2-7]{32}&issuer=[^&]+$","description":"otpauth://totp/<issuer>:<username>?secret=...&issuer=<issuer>; SHA-1, 6 digits and 30 s are the defaults it leaves out. The issuer is [AUTH] MFA_ISSUER, percent-encoded."}},"additionalProperties":false}"#,
         handler: |c, p| mfa::setup_totp(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.mfa.confirm_totp",
@@ -218,6 +230,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r#"{"type":"object","required":["recovery_codes"],"properties":{"recovery_codes":{"type":"array","minItems":10,"maxItems":10,"items":{"type":"string","pattern":"^[0-9a-f]{5}(-[0-9a-f]{5}){3}$"},"description":"Each usable once with auth.mfa.verify or auth.mfa.disable; shown only now."}},"additionalProperties":false}"#,
         handler: |c, p| mfa::confirm_totp(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "auth.mfa.disable",
@@ -237,6 +250,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r#"{"type":"object","required":["disabled"],"properties":{"disabled":{"const":true}},"additionalProperties":false}"#,
         handler: |c, p| mfa::disable(c, p).map(Output::from),
+        hashes_passwords: true,
     },
     Method {
         name: "auth.mfa.verify",
@@ -260,5 +274,6 @@ pub const METHODS: &[Method] = &[
         ],
         result: TOKENS,
         handler: |c, p| login::verify(c, p).map(Output::from),
+        hashes_passwords: false,
     },
 ];

@@ -26,6 +26,7 @@ pub const METHODS: &[Method] = &[
         params: &[USER_ID],
         result: USER,
         handler: read::get,
+        hashes_passwords: false,
     },
     Method {
         name: "user.gets",
@@ -37,6 +38,7 @@ pub const METHODS: &[Method] = &[
         }],
         result: r##"{"type":"object","properties":{"users":{"type":"array","items":{"$ref":"#/components/schemas/User"}},"missing":{"type":"array","items":{"type":"integer"}}},"required":["users","missing"],"additionalProperties":false}"##,
         handler: read::gets,
+        hashes_passwords: false,
     },
     Method {
         name: "user.find",
@@ -55,6 +57,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: USER,
         handler: read::find,
+        hashes_passwords: false,
     },
     Method {
         name: "user.search",
@@ -95,6 +98,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: r##"{"type":"object","properties":{"users":{"type":"array","items":{"$ref":"#/components/schemas/User"}},"next_cursor":{"oneOf":[{"$ref":"#/components/schemas/Cursor"},{"type":"null"}]}},"required":["users","next_cursor"],"additionalProperties":false}"##,
         handler: read::search,
+        hashes_passwords: false,
     },
     Method {
         name: "user.update_profile",
@@ -109,6 +113,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: USER,
         handler: write::update_profile,
+        hashes_passwords: false,
     },
     Method {
         name: "user.set_state",
@@ -123,6 +128,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: USER,
         handler: write::set_state,
+        hashes_passwords: false,
     },
     Method {
         name: "user.grant_role",
@@ -137,6 +143,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: USER,
         handler: write::grant_role,
+        hashes_passwords: false,
     },
     Method {
         name: "user.revoke_role",
@@ -151,6 +158,7 @@ pub const METHODS: &[Method] = &[
         ],
         result: USER,
         handler: write::revoke_role,
+        hashes_passwords: false,
     },
     Method {
         name: "user.reset_mfa",
@@ -158,6 +166,7 @@ pub const METHODS: &[Method] = &[
         params: &[USER_ID],
         result: USER,
         handler: write::reset_mfa,
+        hashes_passwords: false,
     },
     Method {
         name: "user.login_history",
@@ -165,6 +174,7 @@ pub const METHODS: &[Method] = &[
         params: &[USER_ID, LIMIT],
         result: r##"{"type":"object","properties":{"events":{"type":"array","items":{"$ref":"#/components/schemas/LoginEvent"}}},"required":["events"],"additionalProperties":false}"##,
         handler: |c, p| read::login_history(c, p).map(Output::from),
+        hashes_passwords: false,
     },
     Method {
         name: "user.import",
@@ -183,5 +193,6 @@ pub const METHODS: &[Method] = &[
         ],
         result: r#"{"type":"object","properties":{"imported":{"type":"integer","minimum":0},"errors":{"type":"array","items":{"type":"object","properties":{"index":{"type":"integer","minimum":0},"code":{"type":"integer"},"field":{"type":"string"},"reason":{"type":"string"}},"required":["index","code"],"additionalProperties":false}}},"required":["imported","errors"],"additionalProperties":false}"#,
         handler: |c, p| import::import(c, p).map(Output::from),
+        hashes_passwords: true,
     },
 ];
