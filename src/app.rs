@@ -1,5 +1,5 @@
 //! Wiring: builds every service handle from a validated [`Config`], applies
-//! migrations, starts the cache subscriber, the hashing lane, the event
+//! migrations, starts the cache feed, the hashing lane, the event
 //! writer and the HTTP server; [`App::shutdown`] stops them in order.
 
 use std::net::SocketAddr;
@@ -14,8 +14,9 @@ use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::http::HttpServer;
 use crate::metrics::Metrics;
-use crate::model::coalesce::Coalescer;
-use crate::model::{session, user};
+use crate::model::coalesce::{
+    Coalescer, SHARED_FETCHES, SHARED_FETCH_IDS, SHARED_TOKENS, SHARED_TOKEN_FETCHES,
+};
 use crate::rpc;
 use crate::services::Services;
 use crate::store::local_limits::LocalLimits;
@@ -117,8 +118,8 @@ impl App {
             mongo,
             caches,
             fetch,
-            token_misses: Coalescer::new(session::SHARED_TOKENS, session::SHARED_TOKEN_FETCHES),
-            user_misses: Coalescer::new(user::SHARED_FETCH_IDS, user::SHARED_FETCHES),
+            token_misses: Coalescer::new(SHARED_TOKENS, SHARED_TOKEN_FETCHES),
+            user_misses: Coalescer::new(SHARED_FETCH_IDS, SHARED_FETCHES),
             dummy_hash,
             config,
         });

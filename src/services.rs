@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::{LocalCaches, TokenInfo};
+use crate::cache::{LocalCaches, TokenInfo, UserJson};
 use crate::config::Config;
 use crate::domain::TokenHash;
 use crate::error::{AppError, Dependency};
@@ -13,7 +13,6 @@ use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::metrics::Metrics;
 use crate::model::coalesce::Coalescer;
-use crate::model::user::UserJson;
 use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
@@ -159,12 +158,12 @@ impl Services {
                 .build()
                 .unwrap(),
             token_misses: Coalescer::new(
-                crate::model::session::SHARED_TOKENS,
-                crate::model::session::SHARED_TOKEN_FETCHES,
+                crate::model::coalesce::SHARED_TOKENS,
+                crate::model::coalesce::SHARED_TOKEN_FETCHES,
             ),
             user_misses: Coalescer::new(
-                crate::model::user::SHARED_FETCH_IDS,
-                crate::model::user::SHARED_FETCHES,
+                crate::model::coalesce::SHARED_FETCH_IDS,
+                crate::model::coalesce::SHARED_FETCHES,
             ),
             dummy_hash: bcrypt::hash("offline", 4).unwrap(),
             config,

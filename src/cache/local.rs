@@ -16,7 +16,15 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::Change;
-use crate::model::user::UserJson;
+
+/// A User as it is sent: serialized once when assembled
+/// (`model::user`), then cached and answered as is (a cached read costs no
+/// serialization).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserJson {
+    pub user_id: i64,
+    pub json: Box<str>,
+}
 
 /// How long after the snapshot of the last feed read the caches are still
 /// trusted. With the feed read every [`super::feed::INTERVAL`], a revocation
@@ -278,6 +286,17 @@ mod tests {
         c.fresh_as_of(far_read());
         c.insert_token_if(c.generation(), [1; 32], info(1, 1));
         assert!(c.token(&[1; 32], 0).is_some());
+    }
+
+    /// The contract's "revoked means dead within 1 s" is these two
+    /// numbers: a revocation committed anywhere is dropped here by the next
+    /// feed read (one every INTERVAL), or the caches stop answering once
+    /// LEASE has passed since the last read began. The integration tests
+    /// check the mechanism end to end, with slack for a loaded machine.
+    #[test]
+    fn the_revocation_bound_fits_in_the_contracts_second() {
+        assert!(super::super::feed::INTERVAL < LEASE);
+        assert!(LEASE + super::super::feed::INTERVAL < Duration::from_secs(1));
     }
 
     #[test]

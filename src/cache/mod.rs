@@ -16,7 +16,7 @@ pub mod local;
 
 use postgres::{GenericClient, Transaction};
 
-pub use local::{LocalCaches, TokenInfo};
+pub use local::{LocalCaches, TokenInfo, UserJson};
 
 /// Something a write changed that caches may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,6 +28,15 @@ pub type Found<K, V> = Result<HashMap<K, V>, AppError>;
 /// The query of a batch: its keys, and the latest deadline among its callers.
 pub type Fetch<'a, K, V> = &'a dyn Fn(&[K], Instant) -> Found<K, V>;
 
+/// Token misses in one shared lookup at most, and lookups running at once
+/// (`model::session::introspect`).
+pub const SHARED_TOKENS: usize = 64;
+pub const SHARED_TOKEN_FETCHES: usize = 2;
+/// User ids in one shared fetch at most, and shared fetches running at
+/// once (`model::user::get_many`).
+pub const SHARED_FETCH_IDS: usize = 256;
+pub const SHARED_FETCHES: usize = 2;
+
 pub struct Coalescer<K, V> {
     queue: Mutex<Queue<K, V>>,
     /// Keys asked for in one fetch at most (a batch holds at least one caller).

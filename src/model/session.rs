@@ -37,10 +37,6 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     Ok(found.remove(&hash))
 }
 
-/// Token misses in one shared lookup at most, and lookups running at once.
-pub const SHARED_TOKENS: usize = 64;
-pub const SHARED_TOKEN_FETCHES: usize = 2;
-
 /// The active tokens among `hashes`, from PostgreSQL (one query), cached
 /// here unless a change was applied meanwhile.
 fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {

@@ -48,13 +48,7 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-/// A User as it is sent: serialized once when assembled, then cached and
-/// answered as is (a cached read costs no serialization).
-#[derive(Debug, Clone, PartialEq)]
-pub struct UserJson {
-    pub user_id: i64,
-    pub json: Box<str>,
-}
+pub use crate::cache::UserJson;
 
 impl UserJson {
     /// The fields in the order the contract shows them; the profile goes in
@@ -158,9 +152,6 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
 /// Above this many missed ids a call is a batch already and runs its own
 /// fetch, so a big `user.gets` does not delay small reads queued with it.
 const SHARED_FETCH_MAX_IDS: usize = 64;
-/// Ids in one shared fetch at most, and shared fetches running at once.
-pub const SHARED_FETCH_IDS: usize = 256;
-pub const SHARED_FETCHES: usize = 2;
 
 /// The users among `ids`, assembled from PostgreSQL and MongoDB and cached
 /// here. MongoDB is waited for within the deadline (`Ctx::start_mongo`);

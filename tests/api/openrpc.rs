@@ -47,3 +47,33 @@ fn the_openrpc_tools_accept_the_document_and_generated_calls_are_never_invalid_p
     );
     assert!(stdout.contains("parseOpenRPCDocument: ok"), "{stdout}");
 }
+
+/// `rpc.discover`'s examples are facts too: sent as they are to a fresh
+/// server, every example's params are accepted (whatever the call then
+/// answers for lack of the example's data: an unknown token, a user that
+/// does not exist). Their results are checked against the result schemas
+/// by check.js above.
+#[test]
+fn every_examples_params_are_accepted_by_the_server() {
+    let app = spawn_app();
+    let document = app.ok("rpc.discover", serde_json::json!({}));
+    let methods = document["methods"].as_array().unwrap();
+    assert!(methods.len() > 20);
+    for method in methods {
+        let name = method["name"].as_str().unwrap();
+        for example in method["examples"].as_array().unwrap() {
+            let params: serde_json::Map<String, serde_json::Value> = example["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (p["name"].as_str().unwrap().to_string(), p["value"].clone()))
+                .collect();
+            let answer = app.rpc(name, serde_json::Value::Object(params.clone()));
+            let code = answer["error"]["code"].as_i64().unwrap_or(0);
+            assert!(
+                ![-32600, -32601, -32602].contains(&code),
+                "{name} {params:?}: {answer}"
+            );
+        }
+    }
+}

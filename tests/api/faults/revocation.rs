@@ -1,9 +1,13 @@
 //! Revoked means dead: two instances on one PostgreSQL and a private Redis;
-//! every revoking call made on A while Redis is down, stalled, restarted or
-//! has its pub/sub links cut, and the token read on B right after. Each
-//! call must succeed (or fail -32000), and once it has succeeded B must
-//! answer the token inactive within a second (checked with slack for a
-//! loaded machine), and again after Redis has recovered.
+//! every revoking call made on A while Redis is down, stalled or restarted,
+//! and the token read on B right after. Each call must succeed (or fail
+//! -32000), and once it has succeeded B must answer the token inactive, and
+//! again after Redis has recovered. Nothing of this goes through Redis (the
+//! change feed is in PostgreSQL), so there are no pub/sub links to cut.
+//! The 1 s bound itself is the feed's constants
+//! (`cache::local::tests::the_revocation_bound_fits_in_the_contracts_second`);
+//! here it is checked with slack, since a loaded machine delays the test's
+//! own calls too.
 
 use std::time::Duration;
 
@@ -13,7 +17,8 @@ use super::private::PrivateRedis;
 use super::*;
 
 const NEW_PASSWORD: &str = "violet glacier mango lantern 42";
-/// The contract's second, plus slack for a slow shared machine.
+/// The contract's second, plus slack for a slow shared machine (the bound
+/// itself is a unit test of the feed's constants).
 const WITHIN: Duration = Duration::from_millis(2500);
 
 fn login(app: &TestApp, username: &str, password: &str) -> Value {
@@ -200,10 +205,4 @@ fn a_revocation_followed_by_a_redis_restart_reaches_the_other_instance() {
         },
         |_| {},
     );
-}
-
-#[test]
-fn a_revocation_made_while_pubsub_links_are_cut_reaches_the_other_instance() {
-    let cut = |r: &mut PrivateRedis| r.command(&["CLIENT", "KILL", "TYPE", "pubsub"]);
-    revoked_means_dead(cut, cut, |_| {});
 }

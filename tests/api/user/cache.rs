@@ -139,10 +139,11 @@ fn reads_come_from_the_cache_until_a_write_invalidates_it() {
 }
 
 /// Each instance caches Users in its own process: a write on one must reach
-/// the other's cache (through the change feed in PostgreSQL) within a
-/// second, with nothing cached in Redis to go stale.
+/// the other's cache through the change feed in PostgreSQL, with nothing
+/// cached in Redis to go stale. (The feed's 1 s bound is a unit test of its
+/// constants; here it is waited for with slack for a loaded machine.)
 #[test]
-fn a_write_on_one_instance_is_read_back_on_another_within_a_second() {
+fn a_write_on_one_instance_is_read_back_on_another_through_the_feed() {
     let app = spawn_app();
     let other = app.another();
     let id = app.register("tomb");
