@@ -255,9 +255,15 @@ impl From<mongodb::error::Error> for AppError {
     }
 }
 
-impl From<redis::RedisError> for AppError {
-    fn from(e: redis::RedisError) -> AppError {
-        AppError::Unavailable(Dependency::Redis, e.to_string())
+impl From<crate::store::error::StoreError> for AppError {
+    fn from(e: crate::store::error::StoreError) -> AppError {
+        use crate::store::error::StoreError;
+        match e {
+            StoreError::Unreachable(dep, cause) => AppError::Unavailable(dep, cause),
+            StoreError::Refused(dep, cause) => {
+                AppError::Internal(format!("{}: {cause}", dep.as_str()))
+            }
+        }
     }
 }
 

@@ -80,10 +80,10 @@ impl Ctx<'_> {
     /// or the request's deadline.
     pub fn pg(&self) -> Result<pg::Conn, AppError> {
         self.check_deadline()?;
-        pg::get(
+        Ok(pg::get(
             &self.svc.pg,
             self.remaining().min(self.svc.config.pg.pool_timeout),
-        )
+        )?)
     }
 
     /// Runs a MongoDB call on the fetch pool and waits for it no longer than

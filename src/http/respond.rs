@@ -135,8 +135,7 @@ impl Reply {
         let (pg, redis) = std::thread::scope(|s| {
             let redis = s.spawn(|| svc.redis.ping().is_ok());
             let pg = crate::store::pg::get(&svc.pg, wait)
-                .and_then(|mut c| c.client.simple_query("SELECT 1").map_err(AppError::from))
-                .is_ok();
+                .is_ok_and(|mut c| c.client.simple_query("SELECT 1").is_ok());
             (pg, redis.join().unwrap_or(false))
         });
         let mongo = rx.recv_timeout(wait).unwrap_or(false);

@@ -9,8 +9,8 @@ use std::sync::Mutex;
 
 use redis::{Connection, FromRedisValue, RedisResult};
 
+use super::error::StoreError;
 use super::redis::Redis;
-use crate::error::AppError;
 
 /// KEYS[1]: the known-address marker; KEYS[2..]: counters.
 /// ARGV[1]: the window (s); then per counter its ceiling and `1` if a known
@@ -146,7 +146,7 @@ pub fn admit(
     known: Option<&str>,
     counters: &[Counter],
     window_s: u64,
-) -> Result<Option<u64>, AppError> {
+) -> Result<Option<u64>, StoreError> {
     let Some(first) = counters.first() else {
         return Ok(None);
     };
@@ -173,7 +173,7 @@ pub struct Success<'a> {
     pub refund: &'a [String],
 }
 
-pub fn succeeded(redis: &Redis, s: &Success) -> Result<(), AppError> {
+pub fn succeeded(redis: &Redis, s: &Success) -> Result<(), StoreError> {
     let mut keys: Vec<String> = Vec::new();
     let mut ttl = 0;
     if let Some((known, known_ttl_s)) = s.known {

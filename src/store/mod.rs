@@ -5,6 +5,7 @@
 pub mod accounts;
 mod bson_json;
 pub mod changes;
+pub mod error;
 pub mod idempotency;
 pub mod limits;
 pub mod local_limits;

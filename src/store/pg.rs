@@ -8,8 +8,9 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Statement};
 use r2d2_postgres::PostgresConnectionManager;
 
+use super::error::StoreError;
 use crate::config::PgConfig;
-use crate::error::{AppError, Dependency};
+use crate::error::Dependency;
 
 pub type Pool = r2d2::Pool<Manager>;
 pub type Conn = r2d2::PooledConnection<Manager>;
@@ -90,9 +91,9 @@ impl r2d2::HandleError<postgres::Error> for QuietErrors {
 
 /// A connection, waiting at most `wait` (the pool timeout or what is left of
 /// the request's deadline, whichever is shorter).
-pub fn get(pool: &Pool, wait: Duration) -> Result<Conn, AppError> {
+pub fn get(pool: &Pool, wait: Duration) -> Result<Conn, StoreError> {
     pool.get_timeout(wait.max(Duration::from_millis(1)))
-        .map_err(|e| AppError::Unavailable(Dependency::Postgres, e.to_string()))
+        .map_err(|e| StoreError::Unreachable(Dependency::Postgres, e.to_string()))
 }
 
 pub use super::migrations::migrate;

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use redis::{Connection, RedisResult};
 
+use super::error::StoreError;
 use crate::config::RedisConfig;
-use crate::error::{AppError, Dependency};
+use crate::error::Dependency;
 
 const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
 
@@ -74,18 +75,22 @@ impl Redis {
     }
 
     /// Runs `f` on a pooled connection, unless the breaker is open.
-    pub fn run<T>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<T>) -> Result<T, AppError> {
+    /// Only an unreachable Redis opens the breaker.
+    pub fn run<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, StoreError> {
         if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
-            return Err(AppError::Unavailable(
+            return Err(StoreError::Unreachable(
                 Dependency::Redis,
                 "circuit open".into(),
             ));
         }
         let result = match self.pool.get() {
-            Ok(mut conn) => f(&mut conn).map_err(AppError::from),
-            Err(e) => Err(AppError::Unavailable(Dependency::Redis, e.to_string())),
+            Ok(mut conn) => f(&mut conn).map_err(StoreError::from),
+            Err(e) => Err(StoreError::Unreachable(Dependency::Redis, e.to_string())),
         };
-        if let Err(AppError::Unavailable(_, cause)) = &result {
+        if let Err(StoreError::Unreachable(_, cause)) = &result {
             let until = self.now_ms() + BREAKER_OPEN_FOR.as_millis() as u64;
             if self.open_until_ms.swap(until, Ordering::Relaxed) < self.now_ms() {
                 log::warn!("redis unavailable, skipping it for 1 s: {cause}");
@@ -94,11 +99,11 @@ impl Redis {
         result
     }
 
-    pub fn ping(&self) -> Result<(), AppError> {
+    pub fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))
     }
 
-    pub fn del(&self, keys: &[String]) -> Result<(), AppError> {
+    pub fn del(&self, keys: &[String]) -> Result<(), StoreError> {
         if keys.is_empty() {
             return Ok(());
         }
