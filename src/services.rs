@@ -49,27 +49,52 @@ pub struct Services {
     pub dummy_hash: String,
 }
 
-/// One call's view: the services, its deadline, its request id and the
-/// TCP peer it came from (the address a login is counted against when the
-/// caller names none).
+/// One request as every layer knows it, from its arrival on: its id (for
+/// logs and error data), when it arrived, its deadline, and the TCP peer it
+/// came from (the address a login is counted against when the caller names
+/// none; `None` off the HTTP path).
+#[derive(Debug, Clone, Copy)]
+pub struct Call {
+    pub rid: u64,
+    pub arrived: Instant,
+    pub deadline: Instant,
+    pub peer: Option<IpAddr>,
+}
+
+/// One call's view: the services, the request it serves, and its caller.
 #[derive(Clone, Copy)]
 pub struct Ctx<'a> {
     pub svc: &'a Services,
-    pub deadline: Instant,
-    pub rid: u64,
-    pub peer: Option<IpAddr>,
+    pub call: Call,
     /// The calling client's `[CLIENTS]` name; `None` without `[CLIENTS]`
     /// (and off the HTTP path).
     pub client: Option<&'a str>,
 }
 
 impl Ctx<'_> {
+    /// The request's id, for logs.
+    pub fn rid(&self) -> u64 {
+        self.call.rid
+    }
+
+    /// The same call with another deadline (a shared fetch's, the latest of
+    /// its callers').
+    pub fn until(&self, deadline: Instant) -> Self {
+        Ctx {
+            call: Call {
+                deadline,
+                ..self.call
+            },
+            ..*self
+        }
+    }
+
     pub fn remaining(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.call.deadline.saturating_duration_since(Instant::now())
     }
 
     pub fn check_deadline(&self) -> Result<(), AppError> {
-        if Instant::now() >= self.deadline {
+        if Instant::now() >= self.call.deadline {
             Err(AppError::Timeout)
         } else {
             Ok(())

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use super::respond::Reply;
-use crate::services::Services;
+use crate::services::{Call, Services};
 use crate::window::WindowCounter;
 
 /// The pause during a storm: cuts a retry storm's rate by two orders of
@@ -26,8 +26,7 @@ pub struct Delayed {
     pub due: Instant,
     pub request: tiny_http::Request,
     pub reply: Reply,
-    pub rid: u64,
-    pub arrived: Instant,
+    pub call: Call,
     pub outcome: String,
 }
 
@@ -48,7 +47,7 @@ impl Pacer {
     /// Sends a lane refusal now, or after the pause during a storm.
     pub fn refuse(&self, svc: &Services, d: Delayed) {
         if self.refusals.note() <= STORM {
-            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+            d.reply.send(d.request, &d.call, &d.outcome, svc);
             return;
         }
         let d = Delayed {
@@ -56,7 +55,7 @@ impl Pacer {
             ..d
         };
         if let Err(TrySendError::Full(d) | TrySendError::Disconnected(d)) = self.tx.try_send(d) {
-            d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+            d.reply.send(d.request, &d.call, &d.outcome, svc);
         }
     }
 }
@@ -69,7 +68,7 @@ pub fn run(svc: &Services, queue: Receiver<Delayed>) {
         if d.due > now {
             std::thread::sleep(d.due - now);
         }
-        d.reply.send(d.request, d.rid, d.arrived, &d.outcome, svc);
+        d.reply.send(d.request, &d.call, &d.outcome, svc);
     }
 }
 

@@ -23,19 +23,22 @@ use crossbeam_channel::{bounded, Sender};
 use tiny_http::{ConfigListenAddr, EdgeStats, Limits, Method, Server};
 
 use crate::error::AppError;
-use crate::services::Services;
+use crate::services::{Call, Services};
 use respond::Reply;
 
 /// A request waiting for a worker.
 pub struct HttpJob {
     request: tiny_http::Request,
-    arrived: Instant,
-    rid: u64,
+    call: Call,
 }
 
 /// What a worker takes from the queue: an HTTP request, or a call that came
 /// in another way (the Thrift port, `crate::thrift`), which so shares the
 /// same workers, queue bound and shedding.
+// Jobs travel by value through a bounded queue: boxing the larger variant
+// would cost every HTTP request an allocation to save at most QUEUE_DEPTH
+// times a few hundred bytes.
+#[allow(clippy::large_enum_variant)]
 pub enum Job {
     Http(HttpJob),
     Task(Task),
@@ -294,45 +297,46 @@ impl Router {
     fn route(&self, request: tiny_http::Request) {
         let svc = &self.svc;
         let arrived = request.arrived();
-        let rid = next_rid();
+        let call = Call {
+            rid: next_rid(),
+            arrived,
+            deadline: arrived + svc.config.server.request_timeout,
+            peer: request.remote_addr().map(|a| a.ip()),
+        };
         let path = request.url().split('?').next().unwrap_or("");
         let method = request.method();
         let reply = match (path, method) {
             ("/rpc", Method::Post) => {
-                let job = HttpJob {
-                    request,
-                    arrived,
-                    rid,
-                };
+                let job = HttpJob { request, call };
                 if let Some(job) = self.enqueue(job) {
                     svc.metrics.shed.fetch_add(1, Ordering::Relaxed);
                     svc.metrics
                         .observe("unknown", "overloaded", arrived.elapsed());
-                    let reply = Reply::rpc_error(503, &AppError::Overloaded, rid);
-                    reply.send(job.request, rid, arrived, "overloaded", svc);
+                    let reply = Reply::rpc_error(503, &AppError::Overloaded, call.rid);
+                    reply.send(job.request, &call, "overloaded", svc);
                 }
                 return;
             }
             ("/rpc", _) => Reply::not_allowed("POST"),
             ("/healthz", Method::Get | Method::Head) => Reply::text(200, "ok"),
             ("/metrics" | "/readyz", Method::Get) => {
-                self.side(request, rid, arrived);
+                self.side(request, call);
                 return;
             }
             ("/healthz" | "/metrics" | "/readyz", _) => Reply::not_allowed("GET"),
             _ => Reply::text(404, "not found"),
         };
-        reply.send(request, rid, arrived, "-", svc);
+        reply.send(request, &call, "-", svc);
     }
 
     /// `/metrics` and `/readyz`: rendering or probing can take a while (a
     /// slow reader, a dead dependency), so never on a poller thread, and
     /// only a few at once.
-    fn side(&self, request: tiny_http::Request, rid: u64, arrived: Instant) {
+    fn side(&self, request: tiny_http::Request, call: Call) {
         let svc = &self.svc;
         let is_metrics = request.url().starts_with("/metrics");
         let (Some(slot), Some(edge)) = (SideSlot::take(), self.edge.get()) else {
-            Reply::text(503, "busy").send(request, rid, arrived, "busy", svc);
+            Reply::text(503, "busy").send(request, &call, "busy", svc);
             return;
         };
         let queue_depth = self.queue_depth();
@@ -346,7 +350,7 @@ impl Router {
                 } else {
                     Reply::readiness(&svc)
                 };
-                reply.send(request, rid, arrived, "-", &svc);
+                reply.send(request, &call, "-", &svc);
             });
         if let Err(e) = spawned {
             log::error!("cannot start a thread for a side request: {e}");

@@ -3,14 +3,14 @@
 
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use tiny_http::{EdgeStats, Header, Response};
 
 use crate::error::AppError;
 use crate::metrics::{EdgeCounts, Gauges};
-use crate::services::Services;
+use crate::services::{Call, Services};
 
 pub struct Reply {
     status: u16,
@@ -163,14 +163,8 @@ impl Reply {
     }
 
     /// Sends the reply and writes the access log line.
-    pub fn send(
-        self,
-        request: tiny_http::Request,
-        rid: u64,
-        arrived: Instant,
-        outcome: &str,
-        svc: &Services,
-    ) {
+    pub fn send(self, request: tiny_http::Request, call: &Call, outcome: &str, svc: &Services) {
+        let rid = call.rid;
         // Only the access log needs them, after the request is answered.
         let logged = svc.config.server.access_log.then(|| {
             let path = request.url().split('?').next().unwrap_or("");
@@ -204,7 +198,7 @@ impl Reply {
         if let Some((method, path)) = logged {
             log::info!(
                 "rid={rid} {method} {path} status={status} outcome={outcome} took_us={}",
-                arrived.elapsed().as_micros()
+                call.arrived.elapsed().as_micros()
             );
         }
     }

@@ -65,20 +65,18 @@ pub(super) fn caller<'a>(
 fn expired(svc: &Services, job: HttpJob) {
     svc.metrics.expired.fetch_add(1, Ordering::Relaxed);
     svc.metrics
-        .observe("unknown", "timeout", job.arrived.elapsed());
-    Reply::rpc_error(503, &AppError::Timeout, job.rid).send(
+        .observe("unknown", "timeout", job.call.arrived.elapsed());
+    Reply::rpc_error(503, &AppError::Timeout, job.call.rid).send(
         job.request,
-        job.rid,
-        job.arrived,
+        &job.call,
         "timeout",
         svc,
     );
 }
 
 fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
-    let deadline = job.arrived + svc.config.server.request_timeout;
-    let rid = job.rid;
-    if Instant::now() >= deadline {
+    let call = job.call;
+    if Instant::now() >= call.deadline {
         expired(svc, job);
         return;
     }
@@ -88,10 +86,9 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
             svc.metrics
                 .unauthorized_clients
                 .fetch_add(1, Ordering::Relaxed);
-            Reply::rpc_error(401, &AppError::Unauthorized, rid).send(
+            Reply::rpc_error(401, &AppError::Unauthorized, call.rid).send(
                 job.request,
-                rid,
-                job.arrived,
+                &call,
                 "unauthorized",
                 svc,
             );
@@ -101,27 +98,16 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
     let mut body = Vec::with_capacity(job.request.body_length().unwrap_or(0));
     if let Err(e) = job.request.as_reader().read_to_end(&mut body) {
         // The body is in memory already; this is not expected to happen.
-        log::debug!("rid={rid} body not read: {e}");
+        log::debug!("rid={} body not read: {e}", call.rid);
         Reply::text(400, "request body could not be read").send(
             job.request,
-            rid,
-            job.arrived,
+            &call,
             "bad_body",
             svc,
         );
         return;
     }
-    let answer = rpc::handle(
-        &rpc::Request {
-            svc,
-            arrived: job.arrived,
-            deadline,
-            rid,
-            client,
-            peer: job.request.remote_addr().map(|a| a.ip()),
-        },
-        &body,
-    );
+    let answer = rpc::handle(&rpc::Request { svc, call, client }, &body);
     let outcome = answer
         .calls
         .iter()
@@ -139,12 +125,11 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
             due: Instant::now(),
             request: job.request,
             reply,
-            rid,
-            arrived: job.arrived,
+            call,
             outcome,
         };
         pacer.refuse(svc, refusal);
         return;
     }
-    reply.send(job.request, rid, job.arrived, &outcome, svc);
+    reply.send(job.request, &call, &outcome, svc);
 }

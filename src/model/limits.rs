@@ -27,7 +27,7 @@ pub const KNOWN_ADDRESS_TTL_S: u64 = 30 * 86400;
 /// The address an attempt is counted against: the caller's `ip` param, or
 /// else the TCP peer's address.
 fn address(ctx: &Ctx, ip: Option<&str>) -> String {
-    match (ip, ctx.peer) {
+    match (ip, ctx.call.peer) {
         (Some(ip), _) => ip.to_string(),
         (None, Some(peer)) => peer.to_string(),
         (None, None) => "-".to_string(),
@@ -186,7 +186,7 @@ fn admit(ctx: &Ctx, known: Option<&str>, counters: &[Counter]) -> (Option<u64>, 
             (wait, Backend::Redis)
         }
         Err(e) => {
-            log::debug!("rid={} login limits kept locally: {e:?}", ctx.rid);
+            log::debug!("rid={} login limits kept locally: {e:?}", ctx.rid());
             local.set_in_force(true);
             (local.admit(known, counters, window), Backend::Local)
         }

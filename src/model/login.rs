@@ -331,7 +331,7 @@ pub fn refresh(ctx: &Ctx, presented: &str) -> Result<Opened, AppError> {
         if revoked {
             log::warn!(
                 "rid={} refresh token reuse: session {} of user {} revoked",
-                ctx.rid,
+                ctx.rid(),
                 state.session_id,
                 state.user_id
             );

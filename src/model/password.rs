@@ -42,7 +42,7 @@ pub fn hash(ctx: &Ctx, ticket: Ticket, password: &Password) -> Result<String, Ap
     let cost = ctx.config().auth.bcrypt_cost;
     let plain = password.expose().to_string();
     ticket
-        .run(ctx.deadline, move || bcrypt::hash(plain, cost))?
+        .run(ctx.call.deadline, move || bcrypt::hash(plain, cost))?
         .map_err(|e| AppError::Internal(format!("bcrypt hash failed: {e}")))
 }
 
@@ -55,7 +55,7 @@ pub fn verify(
 ) -> Result<bool, AppError> {
     let plain = password.expose().to_string();
     let hash = hash.to_string();
-    ticket.run(ctx.deadline, move || {
+    ticket.run(ctx.call.deadline, move || {
         bcrypt::verify(plain, &hash).unwrap_or(false)
     })
 }

@@ -31,8 +31,8 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     // round trip each.
     let mut found = svc
         .token_misses
-        .get(vec![hash], ctx.deadline, &|hashes, deadline| {
-            lookup(&Ctx { deadline, ..*ctx }, hashes)
+        .get(vec![hash], ctx.call.deadline, &|hashes, deadline| {
+            lookup(&ctx.until(deadline), hashes)
         })?;
     Ok(found.remove(&hash))
 }

@@ -141,8 +141,8 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
         // Concurrent misses share one fetch from each database (see
         // `model::coalesce`).
         svc.user_misses
-            .get(missing, ctx.deadline, &|ids, deadline| {
-                fetch(&Ctx { deadline, ..*ctx }, ids)
+            .get(missing, ctx.call.deadline, &|ids, deadline| {
+                fetch(&ctx.until(deadline), ids)
             })?
     };
     found.extend(fetched);
@@ -195,7 +195,7 @@ fn profiles_or_none(
         Err(e) => {
             log::warn!(
                 "rid={} profiles not read, answering without them: {e:?}",
-                ctx.rid
+                ctx.rid()
             );
             None
         }
@@ -342,8 +342,11 @@ pub fn create(
     if let (Err(_), Some((id, document))) = (&stored, written) {
         // All or nothing: a refused row leaves no profile behind.
         if let Err(e) = ctx.mongo(move |m, _| m.remove_profile_if(id, &document)) {
-            log::warn!("rid={} the profile of refused account {id} stays", ctx.rid);
-            e.to_json(ctx.rid); // logs the cause
+            log::warn!(
+                "rid={} the profile of refused account {id} stays",
+                ctx.rid()
+            );
+            e.to_json(ctx.rid()); // logs the cause
         }
     }
     stored

@@ -16,6 +16,7 @@ use proptest::test_runner::TestCaseError;
 use serde_json::Value;
 
 use super::{handle, methods, Request};
+use crate::services::Call;
 use crate::services::Services;
 
 #[path = "../../tests/fuzz/strategies.rs"]
@@ -40,11 +41,13 @@ fn answer_is_sound(body: &[u8]) -> Result<(), TestCaseError> {
     let now = Instant::now();
     let req = Request {
         svc: services(),
-        arrived: now,
-        deadline: now + Duration::from_millis(5),
-        rid: 1,
+        call: Call {
+            rid: 1,
+            arrived: now,
+            deadline: now + Duration::from_millis(5),
+            peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        },
         client: None,
-        peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     };
     let answer = handle(&req, body);
     for call in &answer.calls {
@@ -93,11 +96,13 @@ mod regressions {
         let now = Instant::now();
         let req = Request {
             svc: services(),
-            arrived: now,
-            deadline: now + Duration::from_secs(1),
-            rid: 1,
+            call: Call {
+                rid: 1,
+                arrived: now,
+                deadline: now + Duration::from_secs(1),
+                peer: None,
+            },
             client: None,
-            peer: None,
         };
         let bytes = handle(&req, body).body.unwrap();
         serde_json::from_slice::<Value>(&bytes).unwrap()["error"].clone()

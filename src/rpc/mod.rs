@@ -20,7 +20,6 @@ pub mod user;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::{json, Value};
 
@@ -28,7 +27,7 @@ use crate::config::ClientKey;
 use crate::domain::{pattern_matches, IP_PATTERN};
 use crate::error::AppError;
 use crate::model::user::UserJson;
-use crate::services::{Ctx, Services};
+use crate::services::{Call, Ctx, Services};
 use answer::AnswerBuf;
 pub use params::Params;
 
@@ -143,12 +142,8 @@ pub struct Answer {
 
 pub struct Request<'a> {
     pub svc: &'a Services,
-    pub arrived: Instant,
-    pub deadline: Instant,
-    pub rid: u64,
+    pub call: Call,
     pub client: Option<&'a ClientKey>,
-    /// The TCP peer's address (`None` only off the HTTP path).
-    pub peer: Option<std::net::IpAddr>,
 }
 
 /// One call of a body as read: the id its answer carries, and what to run.
@@ -224,7 +219,7 @@ fn refusal(req: &Request, e: AppError) -> Answer {
     record(req, &mut calls, "unknown", e.outcome());
     let body = match e {
         AppError::AnswerTooLarge { limit } => AnswerBuf::refused(limit),
-        e => json!({"jsonrpc": "2.0", "error": e.to_json(req.rid), "id": null})
+        e => json!({"jsonrpc": "2.0", "error": e.to_json(req.call.rid), "id": null})
             .to_string()
             .into_bytes(),
     };
@@ -237,7 +232,7 @@ fn refusal(req: &Request, e: AppError) -> Answer {
 fn record(req: &Request, calls: &mut Vec<CallRecord>, method: &'static str, outcome: &'static str) {
     req.svc
         .metrics
-        .observe(method, outcome, req.arrived.elapsed());
+        .observe(method, outcome, req.call.arrived.elapsed());
     calls.push(CallRecord { method, outcome });
 }
 
@@ -253,11 +248,11 @@ fn call(req: &Request, envelope: &Envelope, out: &mut AnswerBuf, calls: &mut Vec
     let outcome = match &envelope.id {
         None => {
             if let Err(e) = &result {
-                e.to_json(req.rid); // logs a hidden cause, if any
+                e.to_json(req.call.rid); // logs a hidden cause, if any
             }
             result.as_ref().map_or_else(AppError::outcome, |_| "ok")
         }
-        Some(id) if !out.answer(id, &result, req.rid) => "answer_too_large",
+        Some(id) if !out.answer(id, &result, req.call.rid) => "answer_too_large",
         Some(_) => result.as_ref().map_or_else(AppError::outcome, |_| "ok"),
     };
     record(req, calls, label, outcome);
@@ -286,9 +281,7 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
     let params = Params::new(raw_params, &names)?;
     let ctx = Ctx {
         svc: req.svc,
-        deadline: req.deadline,
-        rid: req.rid,
-        peer: req.peer,
+        call: req.call,
         client: req.client.map(|c| c.name.as_str()),
     };
     ctx.check_deadline()?;
@@ -307,18 +300,20 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     fn request(svc: &Services) -> Request<'_> {
         let now = Instant::now();
         Request {
             svc,
-            arrived: now,
-            // Far enough that a descheduled test thread never meets it.
-            deadline: now + Duration::from_secs(60),
-            rid: 1,
+            call: Call {
+                rid: 1,
+                arrived: now,
+                // Far enough that a descheduled test thread never meets it.
+                deadline: now + Duration::from_secs(60),
+                peer: None,
+            },
             client: None,
-            peer: None,
         }
     }
 

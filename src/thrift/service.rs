@@ -26,7 +26,7 @@ use crate::error::AppError;
 use crate::http::next_rid;
 use crate::model::imported::{self, Row};
 use crate::model::password as pw;
-use crate::services::{Ctx, Services};
+use crate::services::{self, Ctx, Services};
 
 /// Metric labels of the Thrift methods, beside the JSON-RPC ones.
 pub const METHODS: &[&str] = &["thrift.ping", "thrift.createUser"];
@@ -71,6 +71,7 @@ pub(super) fn submit(
         _ => METHODS[1],
     };
     let rid = next_rid();
+    let arrived = Instant::now();
     let (tx, rx) = bounded(1);
     let task = Box::new(move |svc: &Services| {
         let result = if Instant::now() >= deadline {
@@ -80,9 +81,12 @@ pub(super) fn submit(
             // The Thrift service makes no login: no address is counted.
             let ctx = Ctx {
                 svc,
-                deadline,
-                rid,
-                peer: None,
+                call: services::Call {
+                    rid,
+                    arrived,
+                    deadline,
+                    peer: None,
+                },
                 client: None,
             };
             catch_unwind(AssertUnwindSafe(|| run(&ctx, call)))

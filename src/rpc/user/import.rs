@@ -147,7 +147,7 @@ fn import_rows(ctx: &Ctx, rows: &[Value]) -> Value {
                     }
                     AppError::Conflict(field) => entry["field"] = json!(field),
                     _ => {
-                        e.to_json(ctx.rid); // logs a hidden cause
+                        e.to_json(ctx.rid()); // logs a hidden cause
                     }
                 }
                 errors.push(entry);
