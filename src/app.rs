@@ -72,6 +72,10 @@ impl App {
             let cfg = config.retention.clone();
             move || crate::retention::run(pool, mongo, cfg, stop)
         })?);
+        background.push(spawn("erasure", {
+            let (pool, mongo, stop) = (pg.clone(), mongo.clone(), stop.clone());
+            move || crate::model::lifecycle::run(pool, mongo, stop)
+        })?);
         background.push(spawn("mongo-indexes", {
             let (mongo, stop) = (mongo.clone(), stop.clone());
             move || ensure_indexes(&mongo, &stop)

@@ -41,6 +41,7 @@ pub const OUTCOMES: &[&str] = &[
     "invalid_credentials",
     "account_inactive",
     "not_found",
+    "email_unverified",
     "rate_limited",
     "unauthorized",
     "forbidden",
@@ -67,6 +68,8 @@ pub enum AppError {
     InvalidCredentials,
     AccountInactive(String),
     NotFound,
+    /// Only after a correct password, with `[AUTH] REQUIRE_VERIFIED_EMAIL`.
+    EmailUnverified,
     RateLimited {
         retry_after: u64,
     },
@@ -103,6 +106,7 @@ impl AppError {
             AppError::InvalidCredentials => -32011,
             AppError::AccountInactive(_) => -32012,
             AppError::NotFound => -32013,
+            AppError::EmailUnverified => -32014,
             AppError::RateLimited { .. } => -32029,
             AppError::Unauthorized => -32030,
             AppError::Forbidden | AppError::ForbiddenParam(_) => -32031,
@@ -125,6 +129,7 @@ impl AppError {
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::AccountInactive(_) => "account_inactive",
             AppError::NotFound => "not_found",
+            AppError::EmailUnverified => "email_unverified",
             AppError::RateLimited { .. } => "rate_limited",
             AppError::Unauthorized => "unauthorized",
             AppError::Forbidden | AppError::ForbiddenParam(_) => "forbidden",
@@ -146,6 +151,7 @@ impl AppError {
             AppError::InvalidCredentials => "Invalid credentials",
             AppError::AccountInactive(_) => "Account inactive",
             AppError::NotFound => "Not found",
+            AppError::EmailUnverified => "Email not verified",
             AppError::RateLimited { .. } => "Too many attempts",
             AppError::Unauthorized => "Unauthorized",
             AppError::Forbidden | AppError::ForbiddenParam(_) => "Forbidden",
@@ -170,6 +176,7 @@ impl AppError {
             | AppError::Overloaded
             | AppError::InvalidCredentials
             | AppError::NotFound
+            | AppError::EmailUnverified
             | AppError::Unauthorized
             | AppError::Forbidden => None,
         }
@@ -288,6 +295,7 @@ mod tests {
             AppError::InvalidCredentials,
             AppError::AccountInactive("locked".into()),
             AppError::NotFound,
+            AppError::EmailUnverified,
             AppError::RateLimited { retry_after: 1 },
             AppError::Unauthorized,
             AppError::Forbidden,
@@ -308,6 +316,7 @@ mod tests {
                 | AppError::InvalidCredentials
                 | AppError::AccountInactive(_)
                 | AppError::NotFound
+                | AppError::EmailUnverified
                 | AppError::RateLimited { .. }
                 | AppError::Unauthorized
                 | AppError::Forbidden

@@ -2,7 +2,8 @@
 //! batches of [`BATCH`] rows, what has been dead for `[RETENTION]
 //! SESSIONS_DAYS`: expired or revoked sessions (their tokens go with them),
 //! expired access and refresh tokens of live sessions, spent or expired
-//! reset tokens and login challenges, and idempotency keys after a day.
+//! reset tokens, login challenges and email verification tokens, ended
+//! username holds, and idempotency keys after a day.
 //! Each batch picks its rows with
 //! `FOR UPDATE SKIP LOCKED`, so instances running it at once share the work
 //! instead of waiting on each other. Login events expire in MongoDB itself:
@@ -54,6 +55,15 @@ const SWEEPS: &[(&str, &str)] = &[
             OR expires_at < now() - make_interval(secs => $1) \
          LIMIT $2 FOR UPDATE SKIP LOCKED)",
     ),
+    (
+        "email verification tokens",
+        "DELETE FROM email_verifications WHERE token_hash IN \
+         (SELECT token_hash FROM email_verifications \
+         WHERE used_at < now() - make_interval(secs => $1) \
+            OR expires_at < now() - make_interval(secs => $1) \
+         LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
+    ("username holds", crate::store::identity::SWEEP_HOLDS),
 ];
 
 /// Time between sweeps: a tenth of the retention, within 1 s and 10 min.

@@ -89,6 +89,7 @@ pub fn run(config: Config, args: &Args) -> Result<(), Failure> {
     let new = NewAccount {
         username: username.as_str(),
         email: None,
+        email_verified: false,
         password_hash: &hash,
         state: crate::domain::UserState::Active.as_str(),
         roles: &roles,

@@ -107,6 +107,12 @@ pub struct AuthConfig {
     pub mfa_required_roles: Vec<String>,
     /// The issuer authenticator apps show beside the account name.
     pub mfa_issuer: String,
+    /// How long a `pev_` email verification token lives.
+    pub verify_ttl_s: i64,
+    /// Login of an account whose email is not verified answers -32014.
+    pub require_verified_email: bool,
+    /// How long a released username is held from others.
+    pub username_hold_days: i64,
 }
 
 /// A 256-bit key from config. `Debug` never prints it.
@@ -572,6 +578,9 @@ mod tests {
             "MFA_KEY_PREVIOUS",
             "MFA_REQUIRED_ROLES",
             "MFA_ISSUER",
+            "VERIFY_TTL_S",
+            "REQUIRE_VERIFIED_EMAIL",
+            "USERNAME_HOLD_DAYS",
             "GEVENT_POOL_SIZE",
             "[THRIFT]",
             "MAX_CONNECTIONS",

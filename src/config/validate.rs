@@ -289,6 +289,14 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         mfa_issuer: r
             .take("AUTH", "MFA_ISSUER")
             .unwrap_or_else(|| "profiteer".into()),
+        verify_ttl_s: r.ranged("AUTH", "VERIFY_TTL_S", 86_400, 1, 86400 * 30)?,
+        require_verified_email: r.parsed(
+            "AUTH",
+            "REQUIRE_VERIFIED_EMAIL",
+            false,
+            "true or false",
+        )?,
+        username_hold_days: r.ranged("AUTH", "USERNAME_HOLD_DAYS", 30, 0, 3650)?,
     };
     if auth.mfa_issuer.contains(':') || auth.mfa_issuer.len() > 64 {
         return Err(ConfigError(format!(

@@ -14,6 +14,8 @@ pub enum TokenKind {
     Reset,
     /// The second step of a login with TOTP (`auth.mfa.verify`).
     Mfa,
+    /// Proves an email address (`auth.verify_email`).
+    EmailVerify,
 }
 
 impl TokenKind {
@@ -23,6 +25,7 @@ impl TokenKind {
             TokenKind::Refresh => "prt_",
             TokenKind::Reset => "prs_",
             TokenKind::Mfa => "pmf_",
+            TokenKind::EmailVerify => "pev_",
         }
     }
 }
@@ -81,6 +84,7 @@ impl Token {
             TokenKind::Refresh,
             TokenKind::Reset,
             TokenKind::Mfa,
+            TokenKind::EmailVerify,
         ]
         .into_iter()
         .find(|k| presented.strip_prefix(k.prefix()).is_some_and(well_formed))
@@ -111,6 +115,10 @@ mod tests {
         assert_eq!(
             Token::kind_of(&s.replace("pat_", "prt_")),
             Some(TokenKind::Refresh)
+        );
+        assert_eq!(
+            Token::kind_of(&s.replace("pat_", "pev_")),
+            Some(TokenKind::EmailVerify)
         );
     }
 

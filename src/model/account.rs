@@ -77,6 +77,7 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
     let new = NewAccount {
         username: r.username.as_str(),
         email,
+        email_verified: false,
         password_hash: &hash,
         state: UserState::Active.as_str(),
         roles: &[],

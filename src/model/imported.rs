@@ -13,6 +13,8 @@ pub struct Row {
     pub id: Option<i64>,
     pub username: Username,
     pub email: Option<Email>,
+    /// The email was proven where the account comes from.
+    pub email_verified: bool,
     pub hash: String,
     pub state: UserState,
     pub roles: Vec<String>,
@@ -26,6 +28,7 @@ pub fn store(ctx: &Ctx, row: &Row) -> Result<i64, AppError> {
     let new = NewAccount {
         username: row.username.as_str(),
         email: row.email.as_ref().map(Email::as_str),
+        email_verified: row.email_verified,
         password_hash: &row.hash,
         state: row.state.as_str(),
         roles: &row.roles,

@@ -95,11 +95,14 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
             return Err(e);
         }
     };
-    // An unknown login still costs one verification: same time, same answer.
-    let stored = creds
+    // An unknown login, or an account without a usable password, still
+    // costs one verification: same time, same answer.
+    let usable = creds
         .as_ref()
-        .map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
+        .filter(|c| c.password_hash != pw::NO_PASSWORD);
+    let stored = usable.map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
     let (matches, attempt) = attempt.check(ctx, || pw::verify(ctx, ticket, &a.password, stored))?;
+    let matches = matches && usable.is_some();
     let creds = match creds {
         Some(c) if matches => c,
         other => {
@@ -113,6 +116,13 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
         attempt.given_back(ctx);
         note(Some(creds.id), false, Some("account_inactive"));
         return Err(AppError::AccountInactive(creds.state));
+    }
+    // Also only after the password: the answer tells nothing to a guesser.
+    // An account without an email has nothing to prove and is let in.
+    if ctx.config().auth.require_verified_email && creds.email.is_some() && !creds.email_verified {
+        attempt.given_back(ctx);
+        note(Some(creds.id), false, Some("email_unverified"));
+        return Err(AppError::EmailUnverified);
     }
     upgrade_hash_later(ctx, creds.id, &creds.password_hash, &a.password);
     // Only now, after the password: an account with TOTP gets a challenge

@@ -5,8 +5,11 @@
 
 pub mod account;
 pub mod coalesce;
+pub mod email;
 pub mod idempotency;
+pub mod identity;
 pub mod imported;
+pub mod lifecycle;
 pub mod limits;
 pub mod login;
 pub mod mfa;

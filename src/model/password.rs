@@ -22,6 +22,11 @@ pub fn is_bcrypt(hash: &str) -> bool {
         && hash.get(6..7) == Some("$")
 }
 
+/// The stored "hash" of an account without a usable password (import-seed
+/// rows whose password is NULL): no bcrypt hash, so no password matches it;
+/// a password reset gives the account one.
+pub const NO_PASSWORD: &str = "!";
+
 /// Two cost steps above our own is as far as a kept hash may go: each step
 /// doubles what verifying it costs at every login (until it is re-hashed).
 pub const MAX_COST_ABOVE_CONFIG: u32 = 2;

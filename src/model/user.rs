@@ -26,6 +26,7 @@ pub struct User {
     pub user_id: i64,
     pub username: String,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub state: String,
     pub roles: Vec<String>,
     /// A JSON object, as MongoDB's document was written out
@@ -61,6 +62,8 @@ impl UserJson {
         json(&mut out, &user.username)?;
         out.extend_from_slice(b",\"email\":");
         json(&mut out, &user.email)?;
+        out.extend_from_slice(b",\"email_verified\":");
+        json(&mut out, &user.email_verified)?;
         out.extend_from_slice(b",\"state\":");
         json(&mut out, &user.state)?;
         out.extend_from_slice(b",\"roles\":");
@@ -99,6 +102,7 @@ fn assemble(account: Account, profiles: Option<&mut HashMap<i64, String>>) -> Us
         user_id: account.id,
         username: account.username,
         email: account.email,
+        email_verified: account.email_verified,
         state: account.state,
         roles: account.roles,
         profile: profile.unwrap_or_else(|| "{}".to_string()),

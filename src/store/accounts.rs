@@ -14,6 +14,7 @@ pub struct Account {
     pub id: i64,
     pub username: String,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub state: String,
     pub roles: Vec<String>,
     /// TOTP is enabled (confirmed, not merely pending).
@@ -27,6 +28,7 @@ pub struct Credentials {
     pub id: i64,
     pub username: String,
     pub email: Option<String>,
+    pub email_verified: bool,
     pub password_hash: String,
     pub state: String,
     /// `users.auth_epoch` when read: see `sessions::create`.
@@ -75,7 +77,8 @@ macro_rules! select_accounts {
     () => {
         "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
          ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
-         EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.enabled_at IS NOT NULL) \
+         EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.enabled_at IS NOT NULL), \
+         u.email_verified \
          FROM users u"
     };
 }
@@ -136,6 +139,7 @@ fn account_from(row: &Row) -> Result<Account, postgres::Error> {
         updated_at: row.try_get(5)?,
         roles: row.try_get(6)?,
         totp: row.try_get(7)?,
+        email_verified: row.try_get(8)?,
     })
 }
 
@@ -149,8 +153,8 @@ pub fn accounts(conn: &mut PgConn, ids: &[i64]) -> Result<Vec<Account>, postgres
         .collect()
 }
 
-const CREDENTIALS: &str = "SELECT id, username, email, password_hash, state, auth_epoch \
-     FROM users WHERE username = $1 OR email = $1";
+const CREDENTIALS: &str = "SELECT id, username, email, password_hash, state, auth_epoch, \
+     email_verified FROM users WHERE username = $1 OR email = $1";
 
 /// Looks a login up by username or email (both stored lower-cased).
 pub fn credentials(conn: &mut PgConn, login: &str) -> Result<Option<Credentials>, postgres::Error> {
@@ -171,7 +175,8 @@ pub fn credentials_by_id(
 ) -> Result<Option<Credentials>, postgres::Error> {
     client
         .query_opt(
-            "SELECT id, username, email, password_hash, state, auth_epoch FROM users WHERE id = $1",
+            "SELECT id, username, email, password_hash, state, auth_epoch, email_verified \
+             FROM users WHERE id = $1",
             &[&id],
         )?
         .as_ref()
@@ -187,6 +192,7 @@ fn credentials_from(row: &Row) -> Result<Credentials, postgres::Error> {
         password_hash: row.try_get(3)?,
         state: row.try_get(4)?,
         epoch: row.try_get(5)?,
+        email_verified: row.try_get(6)?,
     })
 }
 
@@ -233,6 +239,8 @@ pub fn taken(
 pub struct NewAccount<'a> {
     pub username: &'a str,
     pub email: Option<&'a str>,
+    /// The email is known to be proven already (`user.import`).
+    pub email_verified: bool,
     pub password_hash: &'a str,
     pub state: &'a str,
     pub roles: &'a [String],
@@ -265,15 +273,21 @@ pub fn insert_kept(
     new: &NewAccount,
     kept: &Kept,
 ) -> Result<i64, InsertError> {
-    let columns = "username, email, password_hash, state, created_at, updated_at";
-    let values = "$1, $2, $3, $4, COALESCE($5, now()), COALESCE($6, $5, now())";
-    let fields: [&(dyn postgres::types::ToSql + Sync); 6] = [
+    // A name another account released lately is held from new accounts.
+    if super::identity::held(client, new.username, None)? {
+        return Err(InsertError::Conflict("username"));
+    }
+    let columns = "username, email, password_hash, state, created_at, updated_at, email_verified";
+    let values = "$1, $2, $3, $4, COALESCE($5, now()), COALESCE($6, $5, now()), $7";
+    let verified = new.email_verified && new.email.is_some();
+    let fields: [&(dyn postgres::types::ToSql + Sync); 7] = [
         &new.username,
         &new.email,
         &new.password_hash,
         &new.state,
         &kept.created_at,
         &kept.updated_at,
+        &verified,
     ];
     let row = match &kept.id {
         None => client.query_one(
@@ -284,12 +298,17 @@ pub fn insert_kept(
             let mut with_id = fields.to_vec();
             with_id.push(id);
             client.query_one(
-                &format!("INSERT INTO users ({columns}, id) VALUES ({values}, $7) RETURNING id"),
+                &format!("INSERT INTO users ({columns}, id) VALUES ({values}, $8) RETURNING id"),
                 &with_id,
             )?
         }
     };
     let id: i64 = row.try_get(0)?;
+    // Again: a rename that released this name may have committed while
+    // the insert waited for it (its hold is visible to this statement).
+    if super::identity::held(client, new.username, None)? {
+        return Err(InsertError::Conflict("username"));
+    }
     for role in new.roles {
         client.execute(
             "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",

@@ -180,6 +180,56 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
 "#,
     ),
+    (
+        6,
+        r#"
+-- Whether the account's email was proven with a pev_ token.
+ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
+
+-- pev_ tokens (SHA-256 only): auth.request_email_verification proves the
+-- account's email as it is (change = false); auth.change_email proves a new
+-- address, which replaces the old one only when verified (change = true).
+CREATE TABLE email_verifications (
+    token_hash BYTEA PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    email TEXT NOT NULL,
+    change BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at TIMESTAMPTZ
+);
+CREATE INDEX email_verifications_user ON email_verifications (user_id);
+CREATE INDEX email_verifications_expires_at ON email_verifications (expires_at);
+CREATE INDEX email_verifications_used_at ON email_verifications (used_at)
+    WHERE used_at IS NOT NULL;
+"#,
+    ),
+    (
+        7,
+        r#"
+-- Erasures (user.delete, auth.delete_account) whose MongoDB part, the
+-- profile and login events, is not done yet: written in the transaction
+-- that deletes the account, removed once MongoDB has done it twice, the
+-- second time at least a minute after the first (a login event queued
+-- before the erasure may be written after it: src/model/lifecycle.rs).
+-- No foreign key: the user row is gone.
+CREATE TABLE pending_erasures (
+    user_id BIGINT PRIMARY KEY,
+    requested_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    first_done_at TIMESTAMPTZ
+);
+
+-- Usernames released by user.update_account, held from other accounts
+-- until `until` ([AUTH] USERNAME_HOLD_DAYS). Erasure frees them (cascade).
+CREATE TABLE username_holds (
+    username TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    until TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX username_holds_user ON username_holds (user_id);
+CREATE INDEX username_holds_until ON username_holds (until);
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -5,8 +5,11 @@
 pub mod accounts;
 mod bson_json;
 pub mod changes;
+pub mod emails;
 pub mod error;
 pub mod idempotency;
+pub mod identity;
+pub mod lifecycle;
 pub mod limits;
 pub mod local_limits;
 pub mod mfa;

@@ -198,6 +198,22 @@ impl Mongo {
         self.profiles.delete_one(doc! {"_id": id}).run().map(|_| ())
     }
 
+    /// Erases what MongoDB holds of a deleted account: its login events up
+    /// to `before_ms` and, unless an account has its id again, its profile.
+    /// Idempotent: doing it twice is harmless.
+    pub fn erase_user(&self, id: i64, before_ms: i64, profile_too: bool) -> Result<()> {
+        self.events
+            .delete_many(doc! {
+                "user_id": id,
+                "at": {"$lte": mongodb::bson::DateTime::from_millis(before_ms)},
+            })
+            .run()?;
+        if profile_too {
+            self.remove_profile(id)?;
+        }
+        Ok(())
+    }
+
     /// Inserts events, each under the `_id` it was given when first queued,
     /// so a retry after a lost reply stores nothing twice: an id already
     /// stored counts as written.
@@ -266,6 +282,7 @@ fn reason_label(stored: &str) -> &'static str {
         "invalid_mfa_code" => "invalid_mfa_code",
         "mfa_disabled" => "mfa_disabled",
         "mfa_reset" => "mfa_reset",
+        "email_unverified" => "email_unverified",
         _ => "other",
     }
 }

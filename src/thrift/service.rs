@@ -149,6 +149,7 @@ fn create_user(ctx: &Ctx, user: User) -> Result<i64, AppError> {
         id: Some(id),
         username,
         email: None,
+        email_verified: false,
         hash,
         state,
         roles: Vec::new(),

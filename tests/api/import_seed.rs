@@ -85,14 +85,13 @@ fn import_seed_copies_every_table_keeping_ids_states_and_times_and_resumes() {
     assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
     assert!(
         run.stdout
-            .starts_with("import-seed: 298 imported, 0 already there, 5 refused"),
+            .starts_with("import-seed: 299 imported, 0 already there, 4 refused"),
         "{}",
         run.stdout
     );
     for line in [
         "refused user_00 id 0: id is not a positive number",
         "refused user_07 id 105: in the wrong table: id 105 belongs in user_05 (user_05 holds it too: a duplicate)",
-        "refused user_13 id 313: password is NULL",
         "refused user_17 id 217: bcrypt hash of cost 7, above [AUTH] BCRYPT_COST + 2 = 6",
         "refused user_43 id 942: in the wrong table: id 942 belongs in user_42 (user_42 does not hold it)",
     ] {
@@ -115,7 +114,7 @@ fn import_seed_copies_every_table_keeping_ids_states_and_times_and_resumes() {
     assert!(
         again
             .stdout
-            .starts_with("import-seed: 1 imported, 298 already there, 5 refused"),
+            .starts_with("import-seed: 1 imported, 299 already there, 4 refused"),
         "{}",
         again.stdout
     );
@@ -159,7 +158,33 @@ fn import_seed_copies_every_table_keeping_ids_states_and_times_and_resumes() {
         undated["created_at"].as_str().unwrap() > "2025",
         "{undated}"
     );
-    for id in [0, 313, 217, 942] {
+    // A NULL password: an account without a usable password, keeping its
+    // id, state and times; no password logs in, a reset gives it one.
+    let unusable = app.ok("user.get", json!({"user_id": 313}));
+    assert_eq!(unusable["username"], "user_313");
+    assert_eq!(unusable["state"], "active");
+    assert_eq!(unusable["email_verified"], false);
+    assert_eq!(unusable["created_at"], "2021-06-01T16:00:00.000Z");
+    for guess in ["!", "", "123456", PASSWORD] {
+        app.err(
+            "auth.login",
+            json!({"username": "user_313", "password": guess}),
+            -32011,
+        );
+    }
+    let reset = app.ok(
+        "auth.request_password_reset",
+        json!({"username": "user_313"}),
+    );
+    app.ok(
+        "auth.reset_password",
+        json!({"reset_token": reset["reset_token"], "new_password": PASSWORD}),
+    );
+    app.ok(
+        "auth.login",
+        json!({"username": "user_313", "password": PASSWORD}),
+    );
+    for id in [0, 217, 942] {
         app.err("user.get", json!({"user_id": id}), -32013);
     }
     let stored: String = app

@@ -169,9 +169,15 @@ async function main() {
   await checked("user.search", { query: username, limit: 1 });
   await checked("user.update_profile", { user_id: reg.user_id, profile: { bio: "b", nickname: null } });
   await checked("user.login_history", { user_id: reg.user_id });
+  const proof = await checked("auth.request_email_verification", { token: tokens.access_token });
+  if (proof) await checked("auth.verify_email", { verify_token: proof.verify_token });
+  await checked("auth.change_email", { token: tokens.access_token, password, new_email: `new.${email}` });
+  await checked("user.export", { user_id: reg.user_id });
+  await checked("auth.export_account", { token: tokens.access_token });
   const reset = await checked("auth.request_password_reset", { username });
   await checked("auth.refresh", { refresh_token: tokens.refresh_token });
   if (reset) await checked("auth.reset_password", { reset_token: reset.reset_token, new_password: strongPassword() });
+  await checked("user.delete", { user_id: reg.user_id });
   await checked("ping", {});
   console.log("session: checked");
 }

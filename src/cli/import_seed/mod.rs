@@ -186,6 +186,7 @@ fn copy_page(
                 Password::Hash(plain) => {
                     bcrypt::hash(plain, cost).map_err(|e| (p.id, format!("bcrypt: {e}")))?
                 }
+                Password::Unusable => crate::model::password::NO_PASSWORD.to_string(),
             };
             Ok(Seeded {
                 id: p.id,

@@ -23,6 +23,8 @@ pub enum Password {
     Keep(String),
     /// Plaintext, to be hashed at `BCRYPT_COST`.
     Hash(String),
+    /// NULL: an account without a usable password (`pw::NO_PASSWORD`).
+    Unusable,
 }
 
 /// An account to write, once its password is settled.
@@ -53,9 +55,10 @@ pub fn table_name(n: u8) -> String {
 }
 
 /// Applies the rules: the id is positive and in its own table; a password
-/// is there, not empty, and either a bcrypt hash of an acceptable cost or
-/// plaintext bcrypt can take whole; NULL state is 0 (active), any other
-/// state is disabled; NULL times are `now`.
+/// is not empty, and either a bcrypt hash of an acceptable cost or
+/// plaintext bcrypt can take whole; a NULL password makes an account
+/// without a usable password (login refused until a reset); NULL state is
+/// 0 (active), any other state is disabled; NULL times are `now`.
 pub fn plan(row: OldRow, config_cost: u32, now: DateTime<Utc>) -> Result<Planned, Refusal> {
     if row.id <= 0 {
         return Err(Refusal::NotPositive);
@@ -66,7 +69,7 @@ pub fn plan(row: OldRow, config_cost: u32, now: DateTime<Utc>) -> Result<Planned
         });
     }
     let password = match row.password {
-        None => return Err(Refusal::Other("password is NULL".into())),
+        None => Password::Unusable,
         Some(p) if p.is_empty() => return Err(Refusal::Other("password is empty".into())),
         Some(p) if pw::is_bcrypt(&p) => match pw::acceptable_hash(&p, config_cost) {
             Ok(_) => Password::Keep(p),
@@ -130,13 +133,16 @@ mod tests {
     }
 
     #[test]
-    fn passwords_are_hashed_kept_or_refused_with_a_reason() {
+    fn passwords_are_hashed_kept_made_unusable_or_refused_with_a_reason() {
         let now = Utc::now();
         let reason = |r: OldRow| match plan(r, 4, now) {
             Err(Refusal::Other(reason)) => reason,
             _ => String::new(),
         };
-        assert_eq!(reason(row(1, 1, None)), "password is NULL");
+        assert!(matches!(
+            plan(row(1, 1, None), 4, now).map(|p| p.password),
+            Ok(Password::Unusable)
+        ));
         assert_eq!(reason(row(1, 1, Some(""))), "password is empty");
         assert!(reason(row(1, 1, Some(&"x".repeat(73)))).contains("over 72 bytes"));
         let costly = bcrypt::hash("pw", 7).unwrap();

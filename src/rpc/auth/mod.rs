@@ -1,7 +1,9 @@
-//! `auth.*`: registration, login, tokens, sessions, permission checks and
-//! password resets, the part of the service other services call on every
-//! request they serve.
+//! `auth.*`: registration, login, tokens, sessions, permission checks,
+//! password resets and the account's email, the part of the service other
+//! services call on every request they serve.
 
+mod account;
+mod email;
 mod login;
 mod mfa;
 mod password;
@@ -25,6 +27,8 @@ const TOKENS: &str = component!("Tokens");
 /// `auth.mfa.verify`.
 const LOGIN_RESULT: &str = r##"{"oneOf":[{"$ref":"#/components/schemas/Tokens"},{"$ref":"#/components/schemas/MfaChallenge"}]}"##;
 const TOTP_CODE: &str = component!("TotpCode");
+/// `{deleted: true}`: `auth.delete_account`, `user.delete`.
+pub(super) const DELETED: &str = r#"{"type":"object","properties":{"deleted":{"const":true}},"required":["deleted"],"additionalProperties":false}"#;
 const REVOKED_N: &str = r#"{"type":"object","properties":{"revoked":{"type":"integer","minimum":0}},"required":["revoked"],"additionalProperties":false}"#;
 
 pub const METHODS: &[Method] = &[
@@ -207,6 +211,90 @@ pub const METHODS: &[Method] = &[
         ],
         result: REVOKED_N,
         handler: |c, p| password::reset_password(c, p).map(Output::from),
+        hashes_passwords: true,
+    },
+    Method {
+        name: "auth.request_email_verification",
+        summary: "A single-use pev_ token proving the account's email (the caller delivers it): for the token's account, or (back office) user_id's; -32013 without an email.",
+        params: &[
+            Param {
+                name: "token",
+                required: false,
+                schema: component!("Token"),
+            },
+            Param {
+                name: "user_id",
+                required: false,
+                schema: component!("UserId"),
+            },
+        ],
+        result: r##"{"type":"object","properties":{"verify_token":{"$ref":"#/components/schemas/VerifyToken"},"email":{"$ref":"#/components/schemas/Email"},"expires_in":{"type":"integer","minimum":1}},"required":["verify_token","email","expires_in"],"additionalProperties":false}"##,
+        handler: |c, p| email::request_verification(c, p).map(Output::from),
+        hashes_passwords: false,
+    },
+    Method {
+        name: "auth.verify_email",
+        summary: "Uses a pev_ token: sets email_verified, or moves a pending change to email (-32010 if the address was taken meanwhile). -32030 for any other token.",
+        params: &[Param {
+            name: "verify_token",
+            required: true,
+            schema: component!("Token"),
+        }],
+        result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"},"email":{"$ref":"#/components/schemas/Email"}},"required":["user_id","email"],"additionalProperties":false}"##,
+        handler: |c, p| email::verify(c, p).map(Output::from),
+        hashes_passwords: false,
+    },
+    Method {
+        name: "auth.change_email",
+        summary: "With the password, a pev_ token for a new address; the old one stays until the token is verified.",
+        params: &[
+            TOKEN,
+            Param {
+                name: "password",
+                required: true,
+                schema: PASSWORD,
+            },
+            Param {
+                name: "new_email",
+                required: true,
+                schema: EMAIL,
+            },
+            Param {
+                name: "idempotency_key",
+                required: false,
+                schema: component!("IdempotencyKey"),
+            },
+        ],
+        result: r##"{"type":"object","properties":{"verify_token":{"$ref":"#/components/schemas/VerifyToken"},"expires_in":{"type":"integer","minimum":1}},"required":["verify_token","expires_in"],"additionalProperties":false}"##,
+        handler: |c, p| email::change(c, p).map(Output::from),
+        hashes_passwords: true,
+    },
+    Method {
+        name: "auth.export_account",
+        summary: "Everything stored about the token's own account, as user.export.",
+        params: &[TOKEN],
+        result: component!("Export"),
+        handler: |c, p| account::export(c, p).map(Output::from),
+        hashes_passwords: false,
+    },
+    Method {
+        name: "auth.delete_account",
+        summary: "Erases the token's own account, as user.delete: the password, and a TOTP or recovery code when TOTP is on.",
+        params: &[
+            TOKEN,
+            Param {
+                name: "password",
+                required: true,
+                schema: PASSWORD,
+            },
+            Param {
+                name: "code",
+                required: false,
+                schema: r##"{"anyOf":[{"$ref":"#/components/schemas/TotpCode"},{"$ref":"#/components/schemas/RecoveryCode"}],"description":"Required while TOTP is on: a current TOTP code, or an unused recovery code."}"##,
+            },
+        ],
+        result: DELETED,
+        handler: |c, p| account::delete(c, p).map(Output::from),
         hashes_passwords: true,
     },
     Method {

@@ -8,7 +8,8 @@
 pub type Example = (&'static str, &'static str, &'static str, &'static [i64]);
 
 /// -32000 unavailable, -32010 conflict, -32011 invalid credentials,
-/// -32012 account inactive, -32013 not found, -32029 rate limited,
+/// -32012 account inactive, -32013 not found, -32014 email unverified,
+/// -32029 rate limited,
 /// -32030 unauthorized (a token where one is required).
 pub const EXAMPLES: &[Example] = &[
     ("ping", "{}", r#""pong""#, &[]),
@@ -28,7 +29,7 @@ pub const EXAMPLES: &[Example] = &[
         "auth.login",
         r#"{"username":"alice","password":"correct horse battery staple","ip":"203.0.113.7","user_agent":"curl/8.5"}"#,
         r#"{"user_id":42,"session_id":7,"access_token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","refresh_token":"prt_Yq3vM8sXcN1bRf6TzLw0JpHk2DgUa5EiO7nQeVtKm4s","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
-        &[-32000, -32011, -32012, -32029],
+        &[-32000, -32011, -32012, -32014, -32029],
     ),
     (
         "auth.introspect",
@@ -85,6 +86,36 @@ pub const EXAMPLES: &[Example] = &[
         &[-32000, -32030],
     ),
     (
+        "auth.request_email_verification",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"verify_token":"pev_Wq0PzLr5YbMx2cVf7HgJa1Ue8Ro4Ei6Nt0AwKd9sT3n","email":"alice@example.com","expires_in":86400}"#,
+        &[-32000, -32013, -32029, -32030],
+    ),
+    (
+        "auth.verify_email",
+        r#"{"verify_token":"pev_Wq0PzLr5YbMx2cVf7HgJa1Ue8Ro4Ei6Nt0AwKd9sT3n"}"#,
+        r#"{"user_id":42,"email":"alice@example.com"}"#,
+        &[-32000, -32010, -32030],
+    ),
+    (
+        "auth.change_email",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","password":"correct horse battery staple","new_email":"alice@example.org","idempotency_key":"change-42-1"}"#,
+        r#"{"verify_token":"pev_Mx2cVf7HgJa1Ue8Ro4Ei6Nt0AwKd9sT3nWq0PzLr5Yb","expires_in":86400}"#,
+        &[-32000, -32010, -32011, -32029, -32030],
+    ),
+    (
+        "auth.export_account",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        EXPORT,
+        &[-32000, -32030],
+    ),
+    (
+        "auth.delete_account",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","password":"correct horse battery staple","code":"492039"}"#,
+        r#"{"deleted":true}"#,
+        &[-32000, -32011, -32029, -32030],
+    ),
+    (
         "auth.mfa.setup_totp",
         r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
         r#"{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","otpauth_uri":"otpauth://totp/profiteer:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP&issuer=profiteer"}"#,
@@ -112,7 +143,7 @@ pub const EXAMPLES: &[Example] = &[
     (
         "user.gets",
         r#"{"user_ids":[42,404]}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
         &[-32000],
     ),
     (
@@ -124,7 +155,7 @@ pub const EXAMPLES: &[Example] = &[
     (
         "user.search",
         r#"{"query":"ali","state":"active","role":"editor","created_after":"2026-01-01T00:00:00Z","limit":1}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
         &[-32000],
     ),
     (
@@ -164,6 +195,24 @@ pub const EXAMPLES: &[Example] = &[
         &[-32000, -32013],
     ),
     (
+        "user.update_account",
+        r#"{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true}"#,
+        USER,
+        &[-32000, -32010, -32013],
+    ),
+    (
+        "user.export",
+        r#"{"user_id":42}"#,
+        EXPORT,
+        &[-32000, -32013],
+    ),
+    (
+        "user.delete",
+        r#"{"user_id":42}"#,
+        r#"{"deleted":true}"#,
+        &[-32000, -32013],
+    ),
+    (
         "user.import",
         r#"{"users":[{"username":"bob","password":"plain tuba cradle orbit","roles":["viewer"]},{"username":"carol","password_hash":"$2b$04$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}]}"#,
         r#"{"imported":1,"errors":[{"index":1,"code":-32010,"field":"username"}]}"#,
@@ -171,4 +220,6 @@ pub const EXAMPLES: &[Example] = &[
     ),
 ];
 
-const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
+const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
+
+const EXPORT: &str = r#"{"account":{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"pending_email":null,"state":"active","created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"},"roles":[{"role":"editor","granted_at":"2026-11-28T03:01:00.000Z"}],"sessions":[{"session_id":7,"created_at":"2026-11-28T03:00:00.000Z","last_seen_at":"2026-11-28T03:05:00.000Z","expires_at":"2026-12-28T03:00:00.000Z","revoked_at":null,"ip":"203.0.113.7","user_agent":"curl/8.5","amr":["pwd"]}],"mfa":{"totp":false,"totp_pending":false,"enabled_at":null,"recovery_codes_left":0},"passkeys":[],"profile":{"nickname":"Alice"},"login_events":[{"at":"2026-11-28T03:00:00.000Z","ok":true,"ip":"203.0.113.7","user_agent":"curl/8.5","reason":null}]}"#;

@@ -7,6 +7,7 @@
 //! (unknown params are refused; `username` and `email` exactly one of).
 
 mod examples;
+mod export;
 mod schemas;
 
 use std::sync::OnceLock;
@@ -36,6 +37,7 @@ fn error_samples() -> Vec<AppError> {
         AppError::InvalidCredentials,
         AppError::AccountInactive("disabled".into()),
         AppError::NotFound,
+        AppError::EmailUnverified,
         AppError::RateLimited { retry_after: 60 },
         AppError::Unauthorized,
         AppError::Forbidden,
@@ -82,7 +84,7 @@ fn error_refs(specific: &[i64]) -> Vec<Value> {
 
 /// The params object as one schema. `username` and `email` both optional
 /// is `Params::username_or_email`: exactly one of them; so are `code` and
-/// `recovery_code` (`model::mfa::Proof::parse`).
+/// `recovery_code` (`model::mfa::Proof::parse`), and `token` and `user_id`.
 fn params_schema(m: &Method) -> Value {
     let mut props = Map::new();
     for p in m.params {
@@ -101,12 +103,20 @@ fn params_schema(m: &Method) -> Value {
         "additionalProperties": false,
     });
     let optional = |name: &str| m.params.iter().any(|p| p.name == name && !p.required);
-    if optional("username") && optional("email") {
+    if optional("email_verified") {
+        // user.update_account: at least one thing to change.
+        obj["anyOf"] = json!([{"required": ["username"]}, {"required": ["email"]}, {"required": ["email_verified"]}]);
+    } else if optional("username") && optional("email") {
         obj["oneOf"] = json!([{"required": ["username"]}, {"required": ["email"]}]);
     }
     // auth.mfa.verify: exactly one of a TOTP code and a recovery code.
     if optional("code") && optional("recovery_code") {
         obj["oneOf"] = json!([{"required": ["code"]}, {"required": ["recovery_code"]}]);
+    }
+    // auth.request_email_verification: the user's token, or (back office)
+    // the account's id.
+    if optional("token") && optional("user_id") {
+        obj["oneOf"] = json!([{"required": ["token"]}, {"required": ["user_id"]}]);
     }
     obj
 }

@@ -105,6 +105,7 @@ fn import_row() -> Value {
         },
         "username": component("Username"),
         "email": {"oneOf": [component("Email"), {"type": "null"}]},
+        "email_verified": {"type": ["boolean", "null"], "description": "The email was proven where the account comes from (default false; ignored without an email)."},
         "state": {"oneOf": [component("UserState"), {"type": "null"}]},
         "roles": {"type": ["array", "null"], "items": component("ConfiguredRole")},
         "profile": {"oneOf": [component("ProfilePatch"), {"type": "null"}]},
@@ -158,6 +159,7 @@ pub fn schemas(config: &Config) -> Value {
         "user_id": component("UserId"),
         "username": {"type": "string", "pattern": format!("^{}{{{},{}}}$", class("a-z0-9", username::EXTRA_CHARS), username::MIN_LEN, username::MAX_LEN)},
         "email": {"type": ["string", "null"]},
+        "email_verified": {"type": "boolean", "description": "The email was proven with a pev_ token (auth.verify_email), or set so by an operator."},
         "state": component("UserState"),
         "roles": {"type": "array", "items": component("Role")},
         "profile": component("Profile"),
@@ -201,7 +203,7 @@ pub fn schemas(config: &Config) -> Value {
                 password::MIN_BYTES, password::MAX_BYTES
             ),
         },
-        "Token": {"type": "string", "description": "A token as issued (pat_, prt_, prs_ or pmf_ ...); any other string is simply not active."},
+        "Token": {"type": "string", "description": "A token as issued (pat_, prt_, prs_, pmf_ or pev_ ...); any other string is simply not active."},
         "AccessToken": token("pat_", "Access token"),
         "RefreshToken": token("prt_", "Refresh token"),
         "ResetToken": token("prs_", "Password reset token"),
@@ -233,7 +235,7 @@ pub fn schemas(config: &Config) -> Value {
         "User": {
             "type": "object",
             "properties": user_props,
-            "required": ["user_id", "username", "email", "state", "roles", "profile", "mfa", "created_at", "updated_at"],
+            "required": ["user_id", "username", "email", "email_verified", "state", "roles", "profile", "mfa", "created_at", "updated_at"],
             "additionalProperties": false,
         },
         "Tokens": {
@@ -276,6 +278,11 @@ pub fn schemas(config: &Config) -> Value {
             "additionalProperties": false,
         },
     });
+    all["Export"] = super::export::schema();
+    all["VerifyToken"] = token(
+        "pev_",
+        "Email verification token: single use, [AUTH] VERIFY_TTL_S",
+    );
     all["IdempotencyKey"] = json!({
         "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
         "description": "The caller's key for this write: a repeat with the same key and params \

@@ -118,7 +118,7 @@ fn configured_roles_and_the_password_policy_are_stated() {
 }
 
 #[test]
-fn username_or_email_and_code_or_recovery_code_are_exactly_one_of() {
+fn username_or_email_code_or_recovery_code_and_token_or_user_id_are_exactly_one_of() {
     let doc = build(&config());
     for m in doc["methods"].as_array().unwrap() {
         let one_of = m["x-params-schema"].get("oneOf").is_some();
@@ -126,8 +126,11 @@ fn username_or_email_and_code_or_recovery_code_are_exactly_one_of() {
             "user.find",
             "auth.request_password_reset",
             "auth.mfa.verify",
+            "auth.request_email_verification",
         ]
         .contains(&m["name"].as_str().unwrap());
         assert_eq!(one_of, expected, "{}", m["name"]);
+        let any_of = m["x-params-schema"].get("anyOf").is_some();
+        assert_eq!(any_of, m["name"] == "user.update_account", "{}", m["name"]);
     }
 }

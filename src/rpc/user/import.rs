@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "user_id",
     "username",
     "email",
+    "email_verified",
     "password",
     "password_hash",
     "state",
@@ -54,6 +55,11 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
         text(row, "username")?.ok_or_else(|| AppError::invalid("username", "missing"))?,
     )?;
     let email = text(row, "email")?.map(Email::parse).transpose()?;
+    let email_verified = match row.get("email_verified") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(AppError::invalid("email_verified", "not_a_boolean")),
+    };
     let state = match text(row, "state")? {
         None => UserState::Active,
         Some(s) => UserState::parse(s).ok_or_else(|| AppError::invalid("state", "invalid"))?,
@@ -102,6 +108,7 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
         id,
         username,
         email,
+        email_verified,
         hash,
         state,
         roles,

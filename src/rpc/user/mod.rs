@@ -2,6 +2,7 @@
 //! batch-first (`user.gets` of 1000 ids costs the same round trips as one).
 
 mod import;
+mod lifecycle;
 mod read;
 mod write;
 
@@ -174,6 +175,47 @@ pub const METHODS: &[Method] = &[
         params: &[USER_ID, LIMIT],
         result: r##"{"type":"object","properties":{"events":{"type":"array","items":{"$ref":"#/components/schemas/LoginEvent"}}},"required":["events"],"additionalProperties":false}"##,
         handler: |c, p| read::login_history(c, p).map(Output::from),
+        hashes_passwords: false,
+    },
+    Method {
+        name: "user.update_account",
+        summary: "Changes the username, the email or whether the email counts as verified (a new email is unverified unless said); a username given up is held from other accounts for [AUTH] USERNAME_HOLD_DAYS.",
+        params: &[
+            USER_ID,
+            Param {
+                name: "username",
+                required: false,
+                schema: component!("Username"),
+            },
+            Param {
+                name: "email",
+                required: false,
+                schema: component!("Email"),
+            },
+            Param {
+                name: "email_verified",
+                required: false,
+                schema: r#"{"type":"boolean"}"#,
+            },
+        ],
+        result: USER,
+        handler: lifecycle::update_account,
+        hashes_passwords: false,
+    },
+    Method {
+        name: "user.export",
+        summary: "Everything stored about the person: account, roles, sessions, second factor, passkeys, profile and login events; never a hash, token or secret.",
+        params: &[USER_ID],
+        result: component!("Export"),
+        handler: |c, p| lifecycle::export(c, p).map(Output::from),
+        hashes_passwords: false,
+    },
+    Method {
+        name: "user.delete",
+        summary: "Erases the account: every PostgreSQL row and MongoDB document of the user (the MongoDB part finished later if MongoDB is down); its tokens dead everywhere within 1 s; username and email free again.",
+        params: &[USER_ID],
+        result: super::auth::DELETED,
+        handler: |c, p| lifecycle::delete(c, p).map(Output::from),
         hashes_passwords: false,
     },
     Method {

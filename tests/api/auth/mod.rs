@@ -3,6 +3,8 @@
 //! One file per area; the helpers below read the stored side of a session.
 
 mod abuse;
+mod account;
+mod email;
 mod limits;
 mod lockout;
 mod login;

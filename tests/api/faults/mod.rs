@@ -5,6 +5,7 @@
 mod crash;
 mod dependencies;
 mod drain;
+mod erasure;
 mod private;
 mod retention;
 mod revocation;

@@ -374,3 +374,25 @@ fn imported_hashes_costlier_than_bcrypt_cost_plus_two_are_refused() {
     assert_eq!(r["imported"], 1);
     assert_eq!(count_users(&app), 1);
 }
+
+#[test]
+fn an_imported_row_may_bring_a_verified_email_and_rows_without_it_are_unverified() {
+    let app = spawn_app();
+    let h = password_hash();
+    let rows = json!([
+        {"username": "proven", "email": "proven@example.com", "email_verified": true, "password_hash": h},
+        {"username": "unproven", "email": "unproven@example.com", "password_hash": h},
+        {"username": "nomail", "email_verified": true, "password_hash": h},
+        {"username": "oddflag", "email": "odd@example.com", "email_verified": "yes", "password_hash": h},
+    ]);
+    let r = app.ok("user.import", json!({ "users": rows }));
+    assert_eq!(r["imported"], 3);
+    assert_eq!(
+        r["errors"],
+        json!([{"index": 3, "code": -32602, "field": "email_verified", "reason": "not_a_boolean"}])
+    );
+    for (name, verified) in [("proven", true), ("unproven", false), ("nomail", false)] {
+        let user = app.ok("user.find", json!({ "username": name }));
+        assert_eq!(user["email_verified"], verified, "{name}");
+    }
+}

@@ -7,8 +7,10 @@
 mod answers;
 mod cache;
 mod history;
+mod identity;
 mod import;
 mod import_profiles;
+mod lifecycle;
 mod read;
 mod search;
 mod write;

@@ -27,6 +27,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
         [
             "created_at",
             "email",
+            "email_verified",
             "mfa",
             "profile",
             "roles",
@@ -39,6 +40,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
     assert_eq!(user["user_id"], id);
     assert_eq!(user["username"], "ann");
     assert_eq!(user["email"], "ann@example.com");
+    assert_eq!(user["email_verified"], false);
     assert_eq!(user["state"], "active");
     assert_eq!(user["roles"], json!([]));
     assert_eq!(user["mfa"], json!({"totp": false}));
