@@ -1,6 +1,7 @@
 //! Nothing grows without bound: with `[RETENTION] SESSIONS_DAYS` of a few
 //! seconds, revoked and expired sessions, expired tokens and spent reset
-//! tokens are deleted, and a live session is untouched (it still refreshes).
+//! tokens, spent email verification tokens and ended username holds are
+//! deleted, and a live session is untouched (it still refreshes).
 
 use std::time::Duration;
 
@@ -81,4 +82,53 @@ fn dead_sessions_tokens_and_resets_are_deleted_and_live_sessions_kept() {
             .unwrap_or(false)
     });
     assert!(ttl, "no TTL index of half a day on login_events");
+}
+
+#[test]
+fn spent_email_verification_tokens_and_ended_username_holds_are_deleted() {
+    // 0.00003 days is 2.6 s.
+    let app = spawn_with(Options {
+        ini: "[RETENTION]\nSESSIONS_DAYS = 0.00003\n".into(),
+        ..Options::default()
+    });
+    let id = app.ok(
+        "auth.register",
+        json!({"username": "rt_eve", "password": PASSWORD, "email": "eve@example.com"}),
+    )["user_id"]
+        .as_i64()
+        .unwrap();
+    let issued = app.ok("auth.request_email_verification", json!({"user_id": id}));
+    app.ok(
+        "auth.verify_email",
+        json!({"verify_token": issued["verify_token"]}),
+    );
+    app.ok(
+        "user.update_account",
+        json!({"user_id": id, "username": "rt_eva"}),
+    );
+    // The hold on rt_eve ends now (USERNAME_HOLD_DAYS is at least a day).
+    app.pg()
+        .execute(
+            "UPDATE username_holds SET until = now() WHERE user_id = $1",
+            &[&id],
+        )
+        .unwrap();
+    let tokens = "SELECT count(*) FROM email_verifications WHERE user_id = $1";
+    let holds = "SELECT count(*) FROM username_holds WHERE user_id = $1";
+    assert_eq!(count(&app, tokens, id), 1);
+    assert_eq!(count(&app, holds, id), 1);
+    let swept = app.eventually(Duration::from_secs(20), || {
+        count(&app, tokens, id) == 0 && count(&app, holds, id) == 0
+    });
+    assert!(
+        swept,
+        "verification tokens {}, holds {}",
+        count(&app, tokens, id),
+        count(&app, holds, id)
+    );
+    // An ended hold keeps nobody out.
+    app.ok(
+        "auth.register",
+        json!({"username": "rt_eve", "password": PASSWORD}),
+    );
 }
