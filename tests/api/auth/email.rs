@@ -327,3 +327,52 @@ fn change_email_sent_again_with_its_idempotency_key_answers_the_same_token() {
         json!({"verify_token": first["verify_token"]}),
     );
 }
+
+#[test]
+fn a_verification_and_a_registration_racing_for_one_address_give_it_to_exactly_one() {
+    let app = spawn_app();
+    for round in 0..5 {
+        let name = format!("racer{round}");
+        let address = format!("race{round}@example.com");
+        let (id, t) = register_with_email(&app, &name, &format!("{name}@example.com"));
+        let change = app.ok(
+            "auth.change_email",
+            json!({"token": access(&t), "password": PASSWORD, "new_email": address}),
+        );
+        let (verified, registered) = std::thread::scope(|s| {
+            let verify = s.spawn(|| {
+                app.rpc(
+                    "auth.verify_email",
+                    json!({"verify_token": change["verify_token"]}),
+                )
+            });
+            let register = s.spawn(|| {
+                app.rpc(
+                    "auth.register",
+                    json!({"username": format!("other{round}"), "password": PASSWORD, "email": address}),
+                )
+            });
+            (verify.join().unwrap(), register.join().unwrap())
+        });
+        let won = [&verified, &registered]
+            .iter()
+            .filter(|r| r.get("error").is_none())
+            .count();
+        assert_eq!(won, 1, "{verified} {registered}");
+        let lost = if verified.get("error").is_some() {
+            &verified
+        } else {
+            &registered
+        };
+        assert_eq!(lost["error"]["code"], -32010, "{lost}");
+        assert_eq!(lost["error"]["data"], json!({"field": "email"}));
+        let holders: i64 = app
+            .pg()
+            .query_one("SELECT count(*) FROM users WHERE email = $1", &[&address])
+            .unwrap()
+            .get(0);
+        assert_eq!(holders, 1);
+        let mine = user(&app, id)["email"] == address.as_str();
+        assert_eq!(mine, verified.get("error").is_none());
+    }
+}
