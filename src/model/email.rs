@@ -145,7 +145,7 @@ pub fn change(
     let mut tx = conn.client.transaction()?;
     // Taken now (by anyone, this account included): refused at once. Taken
     // later: refused when verified.
-    if accounts::taken(&mut tx, "", Some(new.as_str()))?.is_some() {
+    if emails::taken(&mut tx, new.as_str())? {
         return Err(AppError::Conflict("email"));
     }
     let proof = Proof {

@@ -74,6 +74,13 @@ pub fn take(
     }))
 }
 
+/// Whether an account has `email` now.
+pub fn taken(client: &mut impl GenericClient, email: &str) -> Result<bool, postgres::Error> {
+    Ok(client
+        .query_opt("SELECT 1 FROM users WHERE email = $1", &[&email])?
+        .is_some())
+}
+
 /// Marks `email` as proven, if it is still the account's email; `false`
 /// otherwise (it changed since the token was issued).
 pub fn mark_verified(
