@@ -61,7 +61,7 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
     let email = r.email.map(Email::as_str);
     // The lane first: the strength check (zxcvbn) costs milliseconds of
     // CPU, which a flood of refused registrations must not get to spend.
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = ctx.svc.model.lane.reserve()?;
     let password = policy(ctx).check(r.password, "password", r.username.as_str(), email)?;
     // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
     // unique constraints still decide a race. A taken name is -32010
@@ -92,7 +92,7 @@ pub fn change_password(
     old: &Password,
     new_raw: String,
 ) -> Result<usize, AppError> {
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = ctx.svc.model.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
@@ -113,7 +113,7 @@ pub fn change_password(
         return Err(AppError::InvalidCredentials);
     }
     attempt.succeeded(ctx);
-    let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
+    let hash = pw::hash(ctx, ctx.svc.model.lane.reserve()?, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
@@ -121,7 +121,7 @@ pub fn change_password(
     // A reset token asked for before the change would undo it.
     sessions::spend_resets(&mut tx, info.user_id)?;
     cache::commit(
-        &ctx.svc.caches,
+        &ctx.svc.model.caches,
         tx,
         &Change::revoked(info.user_id, &revoked),
     )?;
@@ -170,7 +170,7 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
         return Err(AppError::Unauthorized);
     }
     let hash = TokenHash::of(presented);
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = ctx.svc.model.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         let user_id =
@@ -192,7 +192,11 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
     }
     let revoked = sessions::end_all(&mut tx, creds.id, None)?;
     accounts::set_password_hash(&mut tx, creds.id, &new_hash)?;
-    cache::commit(&ctx.svc.caches, tx, &Change::revoked(creds.id, &revoked))?;
+    cache::commit(
+        &ctx.svc.model.caches,
+        tx,
+        &Change::revoked(creds.id, &revoked),
+    )?;
     Ok(revoked.len())
 }
 
@@ -208,7 +212,7 @@ pub fn set_state(ctx: &Ctx, id: i64, state: UserState) -> Result<(), AppError> {
     if !accounts::set_state(&mut tx, id, state.as_str())? {
         return Err(AppError::NotFound);
     }
-    cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+    cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
     Ok(())
 }
 
@@ -225,7 +229,7 @@ pub fn change_role(ctx: &Ctx, id: i64, role: &Role, grant: bool) -> Result<(), A
     } else {
         accounts::revoke_role(&mut tx, id, role.as_str())?;
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
 }
 
@@ -241,7 +245,7 @@ pub fn reset_mfa(ctx: &Ctx, id: i64) -> Result<(), AppError> {
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
         mfa::remove(&mut tx, id)?;
         accounts::touch(&mut tx, id)?;
-        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+        cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         creds.username
     };
     event(

@@ -59,7 +59,7 @@ pub fn event(
     ip: Option<&str>,
     user_agent: Option<&str>,
 ) {
-    ctx.svc.events.record(LoginEvent {
+    ctx.svc.model.events.record(LoginEvent {
         user_id,
         username: username.to_string(),
         at_ms: Utc::now().timestamp_millis(),
@@ -76,7 +76,7 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     };
     // A place on the hashing lane first: a flood is refused before it costs
     // a database round trip.
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = ctx.svc.model.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials(&mut conn, &a.login)?
@@ -98,7 +98,9 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     // An unknown login still costs one verification: same time, same answer.
     let stored = creds
         .as_ref()
-        .map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
+        .map_or(ctx.svc.model.dummy_hash.as_str(), |c| {
+            c.password_hash.as_str()
+        });
     let (matches, attempt) = attempt.check(ctx, || pw::verify(ctx, ticket, &a.password, stored))?;
     let creds = match creds {
         Some(c) if matches => c,
@@ -173,9 +175,9 @@ fn upgrade_hash_later(ctx: &Ctx, user_id: i64, old_hash: &str, password: &Passwo
     if cost_of(old_hash).is_some_and(|c| c >= cost) {
         return;
     }
-    let pool = ctx.svc.pg.clone();
+    let pool = ctx.svc.model.pg.clone();
     let (old, plain) = (old_hash.to_string(), password.expose().to_string());
-    let queued = ctx.svc.lane.spawn(move || {
+    let queued = ctx.svc.model.lane.spawn(move || {
         let Ok(new) = bcrypt::hash(plain, cost) else {
             return;
         };
@@ -327,7 +329,7 @@ pub fn refresh(ctx: &Ctx, presented: &str) -> Result<Opened, AppError> {
         } else {
             &[]
         };
-        cache::commit(&ctx.svc.caches, tx, changes)?;
+        cache::commit(&ctx.svc.model.caches, tx, changes)?;
         if revoked {
             log::warn!(
                 "rid={} refresh token reuse: session {} of user {} revoked",

@@ -65,7 +65,7 @@ pub fn confirm_totp(ctx: &Ctx, info: &TokenInfo, code: &str) -> Result<Vec<Strin
     if !mfa::enable(&mut tx, info.user_id, step, &hashes)? {
         return Err(AppError::Conflict("mfa"));
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(info.user_id)])?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(info.user_id)])?;
     Ok(codes)
 }
 
@@ -77,7 +77,7 @@ pub fn disable(
     password: &Password,
     proof: &Proof,
 ) -> Result<(), AppError> {
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = ctx.svc.model.lane.reserve()?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
@@ -121,7 +121,7 @@ pub fn disable(
         mfa::remove(&mut tx, info.user_id)?;
         accounts::touch(&mut tx, info.user_id)?;
         cache::commit(
-            &ctx.svc.caches,
+            &ctx.svc.model.caches,
             tx,
             &Change::revoked(info.user_id, &revoked),
         )?;

@@ -12,4 +12,7 @@ pub mod login;
 pub mod mfa;
 pub mod password;
 pub mod session;
+pub mod state;
 pub mod user;
+
+pub use state::Model;
