@@ -18,13 +18,18 @@ use crate::model::login::event;
 use crate::model::password as pw;
 use crate::model::user;
 use crate::services::Ctx;
-use crate::store::accounts::{self, Kept, NewAccount};
+use crate::store::accounts::{self, Credentials, Kept, NewAccount};
 use crate::store::{mfa, sessions};
 
 fn policy(ctx: &Ctx) -> PasswordPolicy {
     PasswordPolicy {
         min_score: ctx.config().auth.password_min_score,
     }
+}
+
+/// A new password for the account of `creds`, as the policy allows it.
+fn new_password(ctx: &Ctx, raw: String, creds: &Credentials) -> Result<Password, AppError> {
+    Ok(policy(ctx).check(raw, "new_password", &creds.username, creds.email.as_deref())?)
 }
 
 /// An account as `auth.register` asks for it; the password as typed (the
@@ -61,7 +66,7 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
     let email = r.email.map(Email::as_str);
     // The lane first: the strength check (zxcvbn) costs milliseconds of
     // CPU, which a flood of refused registrations must not get to spend.
-    let ticket = ctx.svc.model.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let password = policy(ctx).check(r.password, "password", r.username.as_str(), email)?;
     // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
     // unique constraints still decide a race. A taken name is -32010
@@ -92,18 +97,13 @@ pub fn change_password(
     old: &Password,
     new_raw: String,
 ) -> Result<usize, AppError> {
-    let ticket = ctx.svc.model.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
             .ok_or(AppError::Unauthorized)?
     };
-    let new = policy(ctx).check(
-        new_raw,
-        "new_password",
-        &creds.username,
-        creds.email.as_deref(),
-    )?;
+    let new = new_password(ctx, new_raw, &creds)?;
     // A stolen access token must not buy unlimited password guesses: wrong
     // old passwords count as failed logins of the account.
     let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
@@ -113,7 +113,7 @@ pub fn change_password(
         return Err(AppError::InvalidCredentials);
     }
     attempt.succeeded(ctx);
-    let hash = pw::hash(ctx, ctx.svc.model.lane.reserve()?, &new)?;
+    let hash = pw::hash(ctx, pw::reserve(ctx)?, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
@@ -170,19 +170,14 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
         return Err(AppError::Unauthorized);
     }
     let hash = TokenHash::of(presented);
-    let ticket = ctx.svc.model.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         let user_id =
             sessions::peek_reset(&mut conn.client, &hash)?.ok_or(AppError::Unauthorized)?;
         accounts::credentials_by_id(&mut conn.client, user_id)?.ok_or(AppError::Unauthorized)?
     };
-    let new = policy(ctx).check(
-        new_raw,
-        "new_password",
-        &creds.username,
-        creds.email.as_deref(),
-    )?;
+    let new = new_password(ctx, new_raw, &creds)?;
     let new_hash = pw::hash(ctx, ticket, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;

@@ -76,7 +76,7 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     };
     // A place on the hashing lane first: a flood is refused before it costs
     // a database round trip.
-    let ticket = ctx.svc.model.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials(&mut conn, &a.login)?

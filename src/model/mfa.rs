@@ -77,7 +77,7 @@ pub fn disable(
     password: &Password,
     proof: &Proof,
 ) -> Result<(), AppError> {
-    let ticket = ctx.svc.model.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
