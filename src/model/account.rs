@@ -5,6 +5,7 @@
 //! sessions starts with `sessions::end_all` (see there why first).
 
 use chrono::{Duration as ChronoDuration, Utc};
+use serde_json::json;
 
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{
@@ -12,6 +13,7 @@ use crate::domain::{
     Username,
 };
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::model::limits::{self, LoginLimits};
 use crate::model::login::event;
@@ -120,6 +122,9 @@ pub fn change_password(
     accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
     // A reset token asked for before the change would undo it.
     sessions::spend_resets(&mut tx, info.user_id)?;
+    let mut events = Event::revoked(info.user_id, &revoked, "password_changed");
+    events.push(Event::new("password.changed", info.user_id, json!({})));
+    account_events::record(&mut tx, &events)?;
     cache::commit(
         &ctx.svc.model.caches,
         tx,
@@ -187,6 +192,9 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
     }
     let revoked = sessions::end_all(&mut tx, creds.id, None)?;
     accounts::set_password_hash(&mut tx, creds.id, &new_hash)?;
+    let mut events = Event::revoked(creds.id, &revoked, "password_reset");
+    events.push(Event::new("password.reset", creds.id, json!({})));
+    account_events::record(&mut tx, &events)?;
     cache::commit(
         &ctx.svc.model.caches,
         tx,
@@ -207,6 +215,13 @@ pub fn set_state(ctx: &Ctx, id: i64, state: UserState) -> Result<(), AppError> {
     if !accounts::set_state(&mut tx, id, state.as_str())? {
         return Err(AppError::NotFound);
     }
+    let mut events = Event::revoked(id, &revoked, "state_changed");
+    events.push(Event::new(
+        "user.state_changed",
+        id,
+        json!({"state": state.as_str()}),
+    ));
+    account_events::record(&mut tx, &events)?;
     cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
     Ok(())
 }
@@ -219,10 +234,14 @@ pub fn change_role(ctx: &Ctx, id: i64, role: &Role, grant: bool) -> Result<(), A
     if !accounts::exists(&mut tx, id)? {
         return Err(AppError::NotFound);
     }
-    if grant {
-        accounts::grant_role(&mut tx, id, role.as_str())?;
+    let changed = if grant {
+        accounts::grant_role(&mut tx, id, role.as_str())?
     } else {
-        accounts::revoke_role(&mut tx, id, role.as_str())?;
+        accounts::revoke_role(&mut tx, id, role.as_str())?
+    };
+    if changed {
+        let data = json!({"role": role.as_str(), "granted": grant});
+        account_events::record(&mut tx, &[Event::new("user.roles_changed", id, data)])?;
     }
     cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
@@ -238,8 +257,13 @@ pub fn reset_mfa(ctx: &Ctx, id: i64) -> Result<(), AppError> {
         let mut tx = conn.client.transaction()?;
         let revoked = sessions::end_all(&mut tx, id, None)?;
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
-        mfa::remove(&mut tx, id)?;
+        let removed = mfa::remove(&mut tx, id)?;
         accounts::touch(&mut tx, id)?;
+        let mut events = Event::revoked(id, &revoked, "mfa_reset");
+        if removed {
+            events.push(Event::new("mfa.disabled", id, json!({"by": "operator"})));
+        }
+        account_events::record(&mut tx, &events)?;
         cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         creds.username
     };
@@ -264,6 +288,8 @@ pub fn update_profile(ctx: &Ctx, id: i64, patch: ProfilePatch) -> Result<(), App
             return Err(AppError::NotFound);
         }
     }
+    let fields: Vec<String> = patch.0.iter().map(|(k, _)| k.clone()).collect();
     ctx.mongo(move |m, _| m.update_profile(id, &patch.0))?;
-    user::changed(ctx, id)
+    let updated = Event::new("user.updated", id, json!({ "fields": fields }));
+    user::changed(ctx, id, updated)
 }

@@ -10,6 +10,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use crate::cache::{self, Change};
 use crate::domain::{Password, Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::limits::LoginLimits;
 use crate::model::mfa::{self, Proof};
 use crate::model::password::{self as pw, cost_of};
@@ -143,6 +144,9 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
             &["pwd"],
             &tokens.pair(),
         )?;
+        if let Ok(session_id) = created {
+            account_events::record(&mut tx, &[opened(creds.id, session_id, &["pwd"])])?;
+        }
         tx.commit()?;
         created
     };
@@ -165,6 +169,15 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
         session_id,
         tokens,
     }))
+}
+
+/// The `session.created` event of a session just opened.
+fn opened(user_id: i64, session_id: i64, amr: &[&str]) -> Event {
+    Event::new(
+        "session.created",
+        user_id,
+        serde_json::json!({"session_id": session_id, "amr": amr}),
+    )
 }
 
 /// A stored hash with a lower cost than configured is re-hashed after a
@@ -295,6 +308,7 @@ pub fn verify(ctx: &Ctx, presented: &str, proof: &Proof) -> Result<Opened, AppEr
             return Err(AppError::Unauthorized);
         }
     };
+    account_events::record(&mut tx, &[opened(user_id, session_id, &["pwd", "otp"])])?;
     tx.commit()?;
     drop(conn);
     attempt.succeeded(ctx);
@@ -325,6 +339,8 @@ pub fn refresh(ctx: &Ctx, presented: &str) -> Result<Opened, AppError> {
         // Reuse: someone holds a copy of a spent token. End the session.
         let revoked = sessions::revoke(&mut tx, state.session_id)?;
         let changes: &[Change] = if revoked {
+            let reuse = Event::revoked(state.user_id, &[state.session_id], "refresh_reuse");
+            account_events::record(&mut tx, &reuse)?;
             &[Change::Session(state.session_id)]
         } else {
             &[]

@@ -4,6 +4,7 @@
 //! then one value. Handlers never see where the parts came from.
 
 pub mod account;
+pub mod account_events;
 pub mod coalesce;
 pub mod idempotency;
 pub mod imported;

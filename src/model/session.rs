@@ -11,6 +11,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::coalesce::Found;
 use crate::services::Ctx;
 use crate::store::sessions::{self, Pair, SessionRow};
@@ -146,10 +147,13 @@ pub fn logout(ctx: &Ctx, token: &str) -> Result<bool, AppError> {
     let hash = TokenHash::of(token);
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
-    let revoked = match sessions::session_of(&mut tx, &hash, refresh)? {
-        Some((session_id, _)) => sessions::revoke(&mut tx, session_id)?.then_some(session_id),
-        None => None,
-    };
+    let mut revoked = None;
+    if let Some((session_id, user_id)) = sessions::session_of(&mut tx, &hash, refresh)? {
+        if sessions::revoke(&mut tx, session_id)? {
+            revoked = Some(session_id);
+            account_events::record(&mut tx, &Event::revoked(user_id, &[session_id], "logout"))?;
+        }
+    }
     let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
     cache::commit(&ctx.svc.model.caches, tx, &changes)?;
     Ok(revoked.is_some())
@@ -161,6 +165,10 @@ pub fn logout_all(ctx: &Ctx, info: &TokenInfo) -> Result<usize, AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let revoked = sessions::end_all(&mut tx, info.user_id, None)?;
+    account_events::record(
+        &mut tx,
+        &Event::revoked(info.user_id, &revoked, "logout_all"),
+    )?;
     let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
     cache::commit(&ctx.svc.model.caches, tx, &changes)?;
     Ok(revoked.len())

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cache::{self, Change};
 use crate::domain::ProfilePatch;
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::services::{Ctx, MongoCall};
 pub use crate::store::accounts::Search;
@@ -374,19 +375,26 @@ fn insert_account(
             return Err(AppError::Conflict("idempotency_key"));
         }
     }
+    let created = Event::new(
+        "user.created",
+        id,
+        serde_json::json!({"username": new.username, "state": new.state, "roles": new.roles}),
+    );
+    account_events::record(&mut tx, &[created])?;
     tx.commit()?;
     Ok(id)
 }
 
 /// After a change outside PostgreSQL (a profile in MongoDB): moves the
-/// account's `updated_at` and tells the caches. `NotFound` if there is no
-/// such account.
-pub fn changed(ctx: &Ctx, id: i64) -> Result<(), AppError> {
+/// account's `updated_at`, appends `event` and tells the caches.
+/// `NotFound` if there is no such account.
+pub fn changed(ctx: &Ctx, id: i64, event: Event) -> Result<(), AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     if !accounts::touch(&mut tx, id)? {
         return Err(AppError::NotFound);
     }
+    account_events::record(&mut tx, &[event])?;
     cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
 }

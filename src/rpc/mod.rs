@@ -13,6 +13,7 @@ macro_rules! component {
 mod answer;
 pub mod auth;
 mod discover;
+mod events;
 #[cfg(test)]
 mod fuzz;
 mod params;
@@ -98,7 +99,11 @@ const SYSTEM: &[Method] = &[
 
 /// Every method, in the order `rpc.discover` lists them.
 pub fn methods() -> impl Iterator<Item = &'static Method> {
-    SYSTEM.iter().chain(auth::METHODS).chain(user::METHODS)
+    SYSTEM
+        .iter()
+        .chain(auth::METHODS)
+        .chain(user::METHODS)
+        .chain(events::METHODS)
 }
 
 pub fn method_names() -> Vec<&'static str> {

@@ -276,6 +276,11 @@ pub fn schemas(config: &Config) -> Value {
             "additionalProperties": false,
         },
     });
+    all["EventType"] = json!({"type": "string", "enum": crate::model::account_events::KINDS});
+    all["EventTypes"] = json!({
+        "type": "array", "maxItems": crate::model::account_events::KINDS.len(),
+        "items": component("EventType"),
+    });
     all["IdempotencyKey"] = json!({
         "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
         "description": "The caller's key for this write: a repeat with the same key and params \
