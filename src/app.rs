@@ -14,9 +14,8 @@ use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::http::HttpServer;
 use crate::metrics::Metrics;
-use crate::model::coalesce::{
-    Coalescer, SHARED_FETCHES, SHARED_FETCH_IDS, SHARED_TOKENS, SHARED_TOKEN_FETCHES,
-};
+use crate::model::state::Parts;
+use crate::model::Model;
 use crate::rpc;
 use crate::services::Services;
 use crate::store::local_limits::LocalLimits;
@@ -105,26 +104,27 @@ impl App {
             .thread_name(|i| format!("fetch-{i}"))
             .build()
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
-        let svc = Arc::new(Services {
-            draining: Default::default(),
+        let model = Model::new(Parts {
+            pg,
+            redis,
+            mongo: mongo.clone(),
+            caches,
             lane,
             login_limits: LocalLimits::new(auth.local_limiter_entries),
+            events: EventWriter::start(mongo),
             token_calls,
-            events: EventWriter::start(mongo.clone()),
+            fetch,
+            dummy_hash,
+        });
+        let svc = Arc::new(Services {
+            draining: Default::default(),
             metrics: Metrics::new(
                 rpc::method_names()
                     .into_iter()
                     .chain(thrift::METHODS.iter().copied())
                     .collect(),
             ),
-            pg,
-            redis,
-            mongo,
-            caches,
-            fetch,
-            token_misses: Coalescer::new(SHARED_TOKENS, SHARED_TOKEN_FETCHES),
-            user_misses: Coalescer::new(SHARED_FETCH_IDS, SHARED_FETCHES),
-            dummy_hash,
+            model,
             config,
         });
         let http = HttpServer::start(svc.clone(), &svc.config.server.host, svc.config.server.port)?;
@@ -176,7 +176,7 @@ impl App {
             thrift.shutdown();
         }
         self.http.shutdown();
-        self.svc.events.shutdown();
+        self.svc.model.shutdown();
         self.stop.store(true, Ordering::Release);
         for t in self.background {
             let _ = t.join();

@@ -48,6 +48,7 @@ pub struct Metrics {
 }
 
 /// Gauges sampled when `/metrics` is read.
+#[derive(Default)]
 pub struct Gauges {
     pub queue_depth: usize,
     pub queue_capacity: usize,

@@ -95,6 +95,22 @@ pub fn sweep(pool: &pg::Pool, keep: Duration, stop: &AtomicBool) -> Result<u64, 
     Ok(total)
 }
 
+/// Account events older than `[RETENTION] EVENTS_DAYS`, in batches, oldest
+/// first; the newest position deleted is kept, so a reader whose cursor is
+/// older learns that it lost events (-32013).
+pub fn prune_events(pool: &pg::Pool, keep: Duration, stop: &AtomicBool) -> Result<u64, String> {
+    let mut conn = pool.get().map_err(|e| e.to_string())?;
+    let mut total = 0;
+    loop {
+        let n = crate::store::account_events::prune(&mut conn.client, keep.as_secs_f64(), BATCH)
+            .map_err(|e| format!("account events: {e}"))?;
+        total += n;
+        if n < BATCH as u64 || stop.load(Ordering::Acquire) {
+            return Ok(total);
+        }
+    }
+}
+
 /// Runs until `stop` is set.
 pub fn run(pool: pg::Pool, mongo: Arc<Mongo>, cfg: RetentionConfig, stop: Arc<AtomicBool>) {
     let mut ttl_index = false;
@@ -112,6 +128,11 @@ pub fn run(pool: pg::Pool, mongo: Arc<Mongo>, cfg: RetentionConfig, stop: Arc<At
                 Ok(n) => log::info!("retention: {n} dead rows deleted"),
                 Err(e) => log::warn!("retention sweep failed, retried later: {e}"),
             }
+            match prune_events(&pool, cfg.events, &stop) {
+                Ok(0) => {}
+                Ok(n) => log::info!("retention: {n} account events past EVENTS_DAYS deleted"),
+                Err(e) => log::warn!("account events not pruned, retried later: {e}"),
+            }
             next = Instant::now() + interval(&cfg);
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -127,6 +148,7 @@ mod tests {
         let cfg = |days: f64| RetentionConfig {
             sessions: Duration::from_secs_f64(days * 86_400.0),
             login_events: Duration::from_secs(1),
+            events: Duration::from_secs(1),
         };
         assert_eq!(interval(&cfg(7.0)), Duration::from_secs(600));
         assert_eq!(interval(&cfg(0.0001)), Duration::from_secs(1));

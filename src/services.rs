@@ -2,51 +2,33 @@
 //! per-call view of them ([`Ctx`]) that carries the request's deadline.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cache::{LocalCaches, TokenInfo, UserJson};
 use crate::config::Config;
-use crate::domain::TokenHash;
 use crate::error::{AppError, Dependency};
-use crate::events::EventWriter;
-use crate::hashlane::HashLane;
 use crate::metrics::Metrics;
-use crate::model::coalesce::Coalescer;
-use crate::store::local_limits::LocalLimits;
+use crate::model::Model;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
-use crate::store::redis::Redis;
-use crate::window::WindowCounter;
+
+#[cfg(test)]
+use {
+    crate::events::EventWriter, crate::hashlane::HashLane, crate::model::state::Parts,
+    crate::store::redis::Redis, crate::window::WindowCounter, std::sync::Arc,
+};
 
 /// Left of a deadline for answering after a MongoDB call gave up.
 const MONGO_MARGIN: Duration = Duration::from_millis(250);
 
+/// The shared handles of a running instance: its config, its metrics,
+/// whether it is draining, and the model (which alone reaches the stores,
+/// caches and lanes behind it).
 pub struct Services {
     /// Set on SIGTERM: `/readyz` answers 503 while requests are still served.
     pub draining: std::sync::atomic::AtomicBool,
     pub config: Config,
-    pub pg: pg::Pool,
-    pub redis: Arc<Redis>,
-    pub mongo: Arc<Mongo>,
-    pub caches: Arc<LocalCaches>,
-    pub lane: HashLane,
-    /// Login limits for while Redis cannot be reached (per instance).
-    pub login_limits: LocalLimits,
-    pub events: EventWriter,
     pub metrics: Metrics,
-    /// Calls other than password hashing, counted to tell the hashing lane
-    /// when token checks need the CPU.
-    pub token_calls: Arc<WindowCounter>,
-    /// Runs a model's independent fetches (PostgreSQL and MongoDB) at once.
-    pub fetch: rayon::ThreadPool,
-    /// Concurrent token misses, sharing their Redis and PostgreSQL lookups.
-    pub token_misses: Coalescer<TokenHash, Arc<TokenInfo>>,
-    /// Concurrent User misses, sharing their PostgreSQL and MongoDB queries.
-    pub user_misses: Coalescer<i64, Arc<UserJson>>,
-    /// Verified against when a login names no account, so an unknown user
-    /// costs the same bcrypt time as a wrong password.
-    pub dummy_hash: String,
+    pub model: Model,
 }
 
 /// One request as every layer knows it, from its arrival on: its id (for
@@ -105,10 +87,8 @@ impl Ctx<'_> {
     /// or the request's deadline.
     pub fn pg(&self) -> Result<pg::Conn, AppError> {
         self.check_deadline()?;
-        Ok(pg::get(
-            &self.svc.pg,
-            self.remaining().min(self.svc.config.pg.pool_timeout),
-        )?)
+        let wait = self.remaining().min(self.svc.config.pg.pool_timeout);
+        Ok(self.svc.model.connection(wait)?)
     }
 
     /// Runs a MongoDB call on the fetch pool and waits for it no longer than
@@ -134,9 +114,8 @@ impl Ctx<'_> {
             .min(self.svc.config.mongo.timeout);
         let (tx, rx) = crossbeam_channel::bounded(1);
         if !wait.is_zero() {
-            let mongo = self.svc.mongo.clone();
-            self.svc.fetch.spawn(move || {
-                let _ = tx.send(f(&mongo, wait));
+            self.svc.model.spawn_fetch(move |mongo| {
+                let _ = tx.send(f(mongo, wait));
             });
         }
         MongoCall {
@@ -167,8 +146,7 @@ impl Services {
         .unwrap();
         let mongo = Arc::new(Mongo::connect(&config.mongo).unwrap());
         let token_calls = Arc::new(WindowCounter::default());
-        Services {
-            draining: Default::default(),
+        let model = Model::new(Parts {
             pg: pg::build_pool(&config.pg).unwrap(),
             redis: Arc::new(Redis::connect(&config.redis).unwrap()),
             events: EventWriter::start(mongo.clone()),
@@ -176,21 +154,17 @@ impl Services {
             caches: Default::default(),
             lane: HashLane::start(1, 64, token_calls.clone()),
             login_limits: Default::default(),
-            metrics: Metrics::new(crate::rpc::method_names()),
             token_calls,
             fetch: rayon::ThreadPoolBuilder::new()
                 .num_threads(2)
                 .build()
                 .unwrap(),
-            token_misses: Coalescer::new(
-                crate::model::coalesce::SHARED_TOKENS,
-                crate::model::coalesce::SHARED_TOKEN_FETCHES,
-            ),
-            user_misses: Coalescer::new(
-                crate::model::coalesce::SHARED_FETCH_IDS,
-                crate::model::coalesce::SHARED_FETCHES,
-            ),
             dummy_hash: bcrypt::hash("offline", 4).unwrap(),
+        });
+        Services {
+            draining: Default::default(),
+            metrics: Metrics::new(crate::rpc::method_names()),
+            model,
             config,
         }
     }

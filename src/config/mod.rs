@@ -152,6 +152,8 @@ pub struct RetentionConfig {
     pub sessions: Duration,
     /// Login events (a MongoDB TTL index on `at`).
     pub login_events: Duration,
+    /// The account event log (`events.read`, webhooks).
+    pub events: Duration,
 }
 
 /// One `[CLIENTS]` entry: a calling service, the SHA-256 of its key, and the
@@ -549,6 +551,7 @@ mod tests {
             "DRAIN_S",
             "SESSIONS_DAYS",
             "LOGIN_EVENTS_DAYS",
+            "EVENTS_DAYS",
             "PG_URI",
             "PG_POOL_SIZE",
             "PG_POOL_TIMEOUT",

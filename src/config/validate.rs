@@ -254,6 +254,15 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
             36500.0,
             "days",
         )? * 86_400,
+        events: fractional(
+            &mut r,
+            "RETENTION",
+            "EVENTS_DAYS",
+            30.0,
+            0.00001,
+            36500.0,
+            "days",
+        )? * 86_400,
     };
 
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

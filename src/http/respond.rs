@@ -75,24 +75,10 @@ impl Reply {
     }
 
     pub fn metrics(svc: &Services, queue_depth: usize, edge: &EdgeStats) -> Reply {
-        let pg = svc.pg.state();
-        let redis = svc.redis.pool_state();
-        let events = &svc.events.stats;
-        let gauges = Gauges {
+        let mut gauges = Gauges {
             queue_depth,
             queue_capacity: svc.config.server.queue_depth,
-            hash_queue_depth: svc.lane.in_lane(),
-            hash_shed: svc.lane.shed.load(Ordering::Relaxed),
-            hash_ran: svc.lane.ran.load(Ordering::Relaxed),
-            pg_connections: pg.connections,
-            pg_idle: pg.idle_connections,
             pg_max: svc.config.pg.pool_size,
-            redis_connections: redis.connections,
-            redis_idle: redis.idle_connections,
-            local_cache_enabled: svc.caches.is_fresh(),
-            events_written: events.written.load(Ordering::Relaxed),
-            events_dropped: events.dropped.load(Ordering::Relaxed),
-            events_failed: events.failed.load(Ordering::Relaxed),
             edge: EdgeCounts {
                 open: edge.open.load(Ordering::Relaxed) as u64,
                 refused: edge.refused.load(Ordering::Relaxed),
@@ -107,11 +93,12 @@ impl Reply {
                 idle_closed: edge.idle_closed.load(Ordering::Relaxed),
                 accept_errors: edge.accept_errors.load(Ordering::Relaxed),
             },
-            login_limiter_local: svc.login_limits.in_force(),
             side_slots_in_use: super::side_slots_in_use(),
+            ..Gauges::default()
         };
+        svc.model.gauges(&mut gauges);
         let mut text = svc.metrics.render(&gauges);
-        text.push_str(&shared_fetches(svc));
+        text.push_str(&svc.model.shared_fetches());
         let mut r = Reply::text(200, &text);
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r
@@ -123,22 +110,8 @@ impl Reply {
     /// out. The body names each dependency's state (never error text).
     pub fn readiness(svc: &Services) -> Reply {
         let wait = svc.config.pg.pool_timeout.min(Duration::from_secs(2));
-        // MongoDB on a thread of its own, waited for no longer than `wait`:
-        // a stalled server must not hold this side slot.
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let mongo = svc.mongo.clone();
-        let _ = std::thread::Builder::new()
-            .name("ready-mongo".into())
-            .spawn(move || {
-                let _ = tx.send(mongo.ping().is_ok());
-            });
-        let (pg, redis) = std::thread::scope(|s| {
-            let redis = s.spawn(|| svc.redis.ping().is_ok());
-            let pg = crate::store::pg::get(&svc.pg, wait)
-                .is_ok_and(|mut c| c.client.simple_query("SELECT 1").is_ok());
-            (pg, redis.join().unwrap_or(false))
-        });
-        let mongo = rx.recv_timeout(wait).unwrap_or(false);
+        let probe = svc.model.probe(wait);
+        let (pg, redis, mongo) = (probe.postgres, probe.redis, probe.mongo);
         let state = |up: bool| if up { "up" } else { "down" };
         let draining = svc.draining.load(Ordering::Acquire);
         let status = if draining {
@@ -202,20 +175,4 @@ impl Reply {
             );
         }
     }
-}
-
-/// How much concurrent cache misses share their queries (`model::coalesce`).
-fn shared_fetches(svc: &Services) -> String {
-    let (tf, tc) = svc.token_misses.counts();
-    let (uf, uc) = svc.user_misses.counts();
-    format!(
-        "# HELP profiteer_shared_fetches_total Fetches run for cache misses (callers share them).\n\
-         # TYPE profiteer_shared_fetches_total counter\n\
-         profiteer_shared_fetches_total{{kind=\"token\"}} {tf}\n\
-         profiteer_shared_fetches_total{{kind=\"user\"}} {uf}\n\
-         # HELP profiteer_shared_fetch_callers_total Cache misses answered by those fetches.\n\
-         # TYPE profiteer_shared_fetch_callers_total counter\n\
-         profiteer_shared_fetch_callers_total{{kind=\"token\"}} {tc}\n\
-         profiteer_shared_fetch_callers_total{{kind=\"user\"}} {uc}\n"
-    )
 }

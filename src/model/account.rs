@@ -5,6 +5,7 @@
 //! sessions starts with `sessions::end_all` (see there why first).
 
 use chrono::{Duration as ChronoDuration, Utc};
+use serde_json::json;
 
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{
@@ -12,19 +13,25 @@ use crate::domain::{
     Username,
 };
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::model::limits::{self, LoginLimits};
 use crate::model::login::event;
 use crate::model::password as pw;
 use crate::model::user;
 use crate::services::Ctx;
-use crate::store::accounts::{self, Kept, NewAccount};
+use crate::store::accounts::{self, Credentials, Kept, NewAccount};
 use crate::store::{mfa, sessions};
 
 fn policy(ctx: &Ctx) -> PasswordPolicy {
     PasswordPolicy {
         min_score: ctx.config().auth.password_min_score,
     }
+}
+
+/// A new password for the account of `creds`, as the policy allows it.
+fn new_password(ctx: &Ctx, raw: String, creds: &Credentials) -> Result<Password, AppError> {
+    Ok(policy(ctx).check(raw, "new_password", &creds.username, creds.email.as_deref())?)
 }
 
 /// An account as `auth.register` asks for it; the password as typed (the
@@ -61,7 +68,7 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
     let email = r.email.map(Email::as_str);
     // The lane first: the strength check (zxcvbn) costs milliseconds of
     // CPU, which a flood of refused registrations must not get to spend.
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let password = policy(ctx).check(r.password, "password", r.username.as_str(), email)?;
     // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
     // unique constraints still decide a race. A taken name is -32010
@@ -93,18 +100,13 @@ pub fn change_password(
     old: &Password,
     new_raw: String,
 ) -> Result<usize, AppError> {
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
             .ok_or(AppError::Unauthorized)?
     };
-    let new = policy(ctx).check(
-        new_raw,
-        "new_password",
-        &creds.username,
-        creds.email.as_deref(),
-    )?;
+    let new = new_password(ctx, new_raw, &creds)?;
     // A stolen access token must not buy unlimited password guesses: wrong
     // old passwords count as failed logins of the account.
     let attempt = LoginLimits::account_only(ctx, &creds.username).admit(ctx)?;
@@ -114,15 +116,18 @@ pub fn change_password(
         return Err(AppError::InvalidCredentials);
     }
     attempt.succeeded(ctx);
-    let hash = pw::hash(ctx, ctx.svc.lane.reserve()?, &new)?;
+    let hash = pw::hash(ctx, pw::reserve(ctx)?, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let revoked = sessions::end_all(&mut tx, info.user_id, Some(info.session_id))?;
     accounts::set_password_hash(&mut tx, info.user_id, &hash)?;
     // A reset token asked for before the change would undo it.
     sessions::spend_resets(&mut tx, info.user_id)?;
+    let mut events = Event::revoked(info.user_id, &revoked, "password_changed");
+    events.push(Event::new("password.changed", info.user_id, json!({})));
+    account_events::record(&mut tx, &events)?;
     cache::commit(
-        &ctx.svc.caches,
+        &ctx.svc.model.caches,
         tx,
         &Change::revoked(info.user_id, &revoked),
     )?;
@@ -171,19 +176,14 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
         return Err(AppError::Unauthorized);
     }
     let hash = TokenHash::of(presented);
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         let user_id =
             sessions::peek_reset(&mut conn.client, &hash)?.ok_or(AppError::Unauthorized)?;
         accounts::credentials_by_id(&mut conn.client, user_id)?.ok_or(AppError::Unauthorized)?
     };
-    let new = policy(ctx).check(
-        new_raw,
-        "new_password",
-        &creds.username,
-        creds.email.as_deref(),
-    )?;
+    let new = new_password(ctx, new_raw, &creds)?;
     let new_hash = pw::hash(ctx, ticket, &new)?;
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
@@ -193,7 +193,14 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
     }
     let revoked = sessions::end_all(&mut tx, creds.id, None)?;
     accounts::set_password_hash(&mut tx, creds.id, &new_hash)?;
-    cache::commit(&ctx.svc.caches, tx, &Change::revoked(creds.id, &revoked))?;
+    let mut events = Event::revoked(creds.id, &revoked, "password_reset");
+    events.push(Event::new("password.reset", creds.id, json!({})));
+    account_events::record(&mut tx, &events)?;
+    cache::commit(
+        &ctx.svc.model.caches,
+        tx,
+        &Change::revoked(creds.id, &revoked),
+    )?;
     Ok(revoked.len())
 }
 
@@ -209,7 +216,14 @@ pub fn set_state(ctx: &Ctx, id: i64, state: UserState) -> Result<(), AppError> {
     if !accounts::set_state(&mut tx, id, state.as_str())? {
         return Err(AppError::NotFound);
     }
-    cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+    let mut events = Event::revoked(id, &revoked, "state_changed");
+    events.push(Event::new(
+        "user.state_changed",
+        id,
+        json!({"state": state.as_str()}),
+    ));
+    account_events::record(&mut tx, &events)?;
+    cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
     Ok(())
 }
 
@@ -221,12 +235,16 @@ pub fn change_role(ctx: &Ctx, id: i64, role: &Role, grant: bool) -> Result<(), A
     if !accounts::exists(&mut tx, id)? {
         return Err(AppError::NotFound);
     }
-    if grant {
-        accounts::grant_role(&mut tx, id, role.as_str())?;
+    let changed = if grant {
+        accounts::grant_role(&mut tx, id, role.as_str())?
     } else {
-        accounts::revoke_role(&mut tx, id, role.as_str())?;
+        accounts::revoke_role(&mut tx, id, role.as_str())?
+    };
+    if changed {
+        let data = json!({"role": role.as_str(), "granted": grant});
+        account_events::record(&mut tx, &[Event::new("user.roles_changed", id, data)])?;
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
 }
 
@@ -240,9 +258,14 @@ pub fn reset_mfa(ctx: &Ctx, id: i64) -> Result<(), AppError> {
         let mut tx = conn.client.transaction()?;
         let revoked = sessions::end_all(&mut tx, id, None)?;
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
-        mfa::remove(&mut tx, id)?;
+        let removed = mfa::remove(&mut tx, id)?;
         accounts::touch(&mut tx, id)?;
-        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+        let mut events = Event::revoked(id, &revoked, "mfa_reset");
+        if removed {
+            events.push(Event::new("mfa.disabled", id, json!({"by": "operator"})));
+        }
+        account_events::record(&mut tx, &events)?;
+        cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         creds.username
     };
     event(
@@ -266,6 +289,8 @@ pub fn update_profile(ctx: &Ctx, id: i64, patch: ProfilePatch) -> Result<(), App
             return Err(AppError::NotFound);
         }
     }
+    let fields: Vec<String> = patch.0.iter().map(|(k, _)| k.clone()).collect();
     ctx.mongo(move |m, _| m.update_profile(id, &patch.0))?;
-    user::changed(ctx, id)
+    let updated = Event::new("user.updated", id, json!({ "fields": fields }));
+    user::changed(ctx, id, updated)
 }

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{Email, Password, Token, TokenHash, TokenKind};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::model::limits::{self, LoginLimits};
 use crate::model::password as pw;
@@ -81,6 +82,7 @@ pub fn verify(ctx: &Ctx, presented: &str) -> Result<(i64, String), AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let proof = emails::take(&mut tx, &hash)?.ok_or(AppError::Unauthorized)?;
+    let mut events = Vec::new();
     if proof.change {
         match emails::set_email(&mut tx, proof.user_id, Some(proof.email.as_str()), true) {
             Ok(true) => {}
@@ -90,10 +92,13 @@ pub fn verify(ctx: &Ctx, presented: &str) -> Result<(i64, String), AppError> {
         }
         // A proof of the old address proves nothing any more.
         emails::spend(&mut tx, proof.user_id, false)?;
+        events.push(Event::new("email.changed", proof.user_id, json!({})));
     } else if !emails::mark_verified(&mut tx, proof.user_id, &proof.email)? {
         return Err(AppError::Unauthorized);
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(proof.user_id)])?;
+    events.push(Event::new("email.verified", proof.user_id, json!({})));
+    account_events::record(&mut tx, &events)?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(proof.user_id)])?;
     Ok((proof.user_id, proof.email))
 }
 
@@ -105,7 +110,7 @@ pub fn confirm_password(
     info: &TokenInfo,
     password: &Password,
 ) -> Result<Credentials, AppError> {
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?

@@ -4,9 +4,12 @@
 //! USERNAME_HOLD_DAYS` (`store::identity`), so a name others know an
 //! account by cannot be taken over at once.
 
+use serde_json::json;
+
 use crate::cache::{self, Change};
 use crate::domain::{Email, Username};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::services::Ctx;
 use crate::store::accounts::{self, InsertError};
 use crate::store::{emails, identity};
@@ -50,6 +53,20 @@ pub fn update_account(ctx: &Ctx, id: i64, u: &AccountUpdate) -> Result<(), AppEr
         return Err(AppError::invalid("email_verified", "no_email"));
     }
     emails::set_email(&mut tx, id, email.as_deref(), verified).map_err(insert_error)?;
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
+    let mut fields = Vec::new();
+    if u.username.as_ref().is_some_and(|n| n.as_str() != old) {
+        fields.push("username");
+    }
+    if changed {
+        fields.push("email");
+    }
+    if verified != creds.email_verified || changed {
+        fields.push("email_verified");
+    }
+    if !fields.is_empty() {
+        let event = Event::new("user.updated", id, json!({ "fields": fields }));
+        account_events::record(&mut tx, &[event])?;
+    }
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
 }

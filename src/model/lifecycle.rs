@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::Password;
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::email::confirm_password;
 use crate::model::mfa::{accept, Proof};
 use crate::model::user::rfc3339;
@@ -103,7 +104,8 @@ pub fn delete(ctx: &Ctx, id: i64) -> Result<(), AppError> {
         let mut tx = conn.client.transaction()?;
         let revoked = sessions::end_all(&mut tx, id, None)?;
         let pending = lifecycle::erase(&mut tx, id)?.ok_or(AppError::NotFound)?;
-        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+        account_events::record(&mut tx, &deleted(id, &revoked, "operator"))?;
+        cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         pending
     };
     finish_now(ctx, pending);
@@ -135,11 +137,20 @@ pub fn delete_own(
             }
         }
         let pending = lifecycle::erase(&mut tx, id)?.ok_or(AppError::Unauthorized)?;
-        cache::commit(&ctx.svc.caches, tx, &Change::revoked(id, &revoked))?;
+        account_events::record(&mut tx, &deleted(id, &revoked, "user"))?;
+        cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         pending
     };
     finish_now(ctx, pending);
     Ok(())
+}
+
+/// The events of an erasure: each session revoked, then `user.deleted`
+/// (the log keeps a user's events after the user, without personal data).
+fn deleted(id: i64, revoked: &[i64], by: &str) -> Vec<Event> {
+    let mut events = Event::revoked(id, revoked, "user_deleted");
+    events.push(Event::new("user.deleted", id, json!({ "by": by })));
+    events
 }
 
 /// Tries the MongoDB part within the call; on failure it stays recorded

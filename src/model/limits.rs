@@ -61,7 +61,7 @@ impl LoginLimits {
     /// the TCP peer): the pair, the address, the account.
     pub fn new(ctx: &Ctx, login: &str, ip: Option<&str>) -> LoginLimits {
         let max = u64::from(ctx.config().auth.login_max_fails);
-        let r = &ctx.svc.redis;
+        let r = &ctx.svc.model.redis;
         let ip = address(ctx, ip);
         let counters = vec![
             Counter {
@@ -94,7 +94,7 @@ impl LoginLimits {
         let max = u64::from(ctx.config().auth.login_max_fails);
         LoginLimits {
             counters: vec![Counter {
-                key: ctx.svc.redis.key("rl:login", login),
+                key: ctx.svc.model.redis.key("rl:login", login),
                 ceiling: max * LOGIN_FACTOR,
                 exempt_if_known: false,
             }],
@@ -130,11 +130,11 @@ impl Attempt {
             refund: &refund,
         };
         if let Backend::Redis = self.backend {
-            if limits::succeeded(&ctx.svc.redis, &success).is_ok() {
+            if limits::succeeded(&ctx.svc.model.redis, &success).is_ok() {
                 return;
             }
         }
-        ctx.svc.login_limits.succeeded(&success);
+        ctx.svc.model.login_limits.succeeded(&success);
     }
 }
 
@@ -168,19 +168,19 @@ impl Attempt {
             refund: &refund,
         };
         if let Backend::Redis = self.backend {
-            if limits::succeeded(&ctx.svc.redis, &success).is_ok() {
+            if limits::succeeded(&ctx.svc.model.redis, &success).is_ok() {
                 return;
             }
         }
-        ctx.svc.login_limits.succeeded(&success);
+        ctx.svc.model.login_limits.succeeded(&success);
     }
 }
 
 /// Redis first; this instance's counters when Redis cannot be reached.
 fn admit(ctx: &Ctx, known: Option<&str>, counters: &[Counter]) -> (Option<u64>, Backend) {
     let window = ctx.config().auth.login_window_s;
-    let local = &ctx.svc.login_limits;
-    match limits::admit(&ctx.svc.redis, known, counters, window) {
+    let local = &ctx.svc.model.login_limits;
+    match limits::admit(&ctx.svc.model.redis, known, counters, window) {
         Ok(wait) => {
             local.set_in_force(false);
             (wait, Backend::Redis)
@@ -197,7 +197,7 @@ fn admit(ctx: &Ctx, known: Option<&str>, counters: &[Counter]) -> (Option<u64>, 
 /// "correct" one), at most `LOGIN_MAX_FAILS` per account and window.
 pub fn admit_reset_request(ctx: &Ctx, account: &str) -> Result<(), AppError> {
     let counter = Counter {
-        key: ctx.svc.redis.key("rl:reset", account),
+        key: ctx.svc.model.redis.key("rl:reset", account),
         ceiling: u64::from(ctx.config().auth.login_max_fails),
         exempt_if_known: false,
     };

@@ -10,6 +10,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use crate::cache::{self, Change};
 use crate::domain::{Password, Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::limits::LoginLimits;
 use crate::model::mfa::{self, Proof};
 use crate::model::password::{self as pw, cost_of};
@@ -59,7 +60,7 @@ pub fn event(
     ip: Option<&str>,
     user_agent: Option<&str>,
 ) {
-    ctx.svc.events.record(LoginEvent {
+    ctx.svc.model.events.record(LoginEvent {
         user_id,
         username: username.to_string(),
         at_ms: Utc::now().timestamp_millis(),
@@ -76,7 +77,7 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     };
     // A place on the hashing lane first: a flood is refused before it costs
     // a database round trip.
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials(&mut conn, &a.login)?
@@ -100,7 +101,9 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     let usable = creds
         .as_ref()
         .filter(|c| c.password_hash != pw::NO_PASSWORD);
-    let stored = usable.map_or(ctx.svc.dummy_hash.as_str(), |c| c.password_hash.as_str());
+    let stored = usable.map_or(ctx.svc.model.dummy_hash.as_str(), |c| {
+        c.password_hash.as_str()
+    });
     let (matches, attempt) = attempt.check(ctx, || pw::verify(ctx, ticket, &a.password, stored))?;
     let matches = matches && usable.is_some();
     let creds = match creds {
@@ -151,6 +154,9 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
             &["pwd"],
             &tokens.pair(),
         )?;
+        if let Ok(session_id) = created {
+            account_events::record(&mut tx, &[opened(creds.id, session_id, &["pwd"])])?;
+        }
         tx.commit()?;
         created
     };
@@ -175,6 +181,15 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     }))
 }
 
+/// The `session.created` event of a session just opened.
+fn opened(user_id: i64, session_id: i64, amr: &[&str]) -> Event {
+    Event::new(
+        "session.created",
+        user_id,
+        serde_json::json!({"session_id": session_id, "amr": amr}),
+    )
+}
+
 /// A stored hash with a lower cost than configured is re-hashed after a
 /// successful login, in the background on the hashing lane (skipped if the
 /// lane is busy: the next login tries again).
@@ -183,9 +198,9 @@ fn upgrade_hash_later(ctx: &Ctx, user_id: i64, old_hash: &str, password: &Passwo
     if cost_of(old_hash).is_some_and(|c| c >= cost) {
         return;
     }
-    let pool = ctx.svc.pg.clone();
+    let pool = ctx.svc.model.pg.clone();
     let (old, plain) = (old_hash.to_string(), password.expose().to_string());
-    let queued = ctx.svc.lane.spawn(move || {
+    let queued = ctx.svc.model.lane.spawn(move || {
         let Ok(new) = bcrypt::hash(plain, cost) else {
             return;
         };
@@ -303,6 +318,7 @@ pub fn verify(ctx: &Ctx, presented: &str, proof: &Proof) -> Result<Opened, AppEr
             return Err(AppError::Unauthorized);
         }
     };
+    account_events::record(&mut tx, &[opened(user_id, session_id, &["pwd", "otp"])])?;
     tx.commit()?;
     drop(conn);
     attempt.succeeded(ctx);
@@ -333,11 +349,13 @@ pub fn refresh(ctx: &Ctx, presented: &str) -> Result<Opened, AppError> {
         // Reuse: someone holds a copy of a spent token. End the session.
         let revoked = sessions::revoke(&mut tx, state.session_id)?;
         let changes: &[Change] = if revoked {
+            let reuse = Event::revoked(state.user_id, &[state.session_id], "refresh_reuse");
+            account_events::record(&mut tx, &reuse)?;
             &[Change::Session(state.session_id)]
         } else {
             &[]
         };
-        cache::commit(&ctx.svc.caches, tx, changes)?;
+        cache::commit(&ctx.svc.model.caches, tx, changes)?;
         if revoked {
             log::warn!(
                 "rid={} refresh token reuse: session {} of user {} revoked",

@@ -7,6 +7,7 @@
 
 use chrono::Utc;
 use postgres::GenericClient;
+use serde_json::json;
 
 use crate::cache::{self, Change, TokenInfo};
 use crate::config::AuthConfig;
@@ -14,6 +15,7 @@ use crate::domain::Password;
 use crate::error::AppError;
 use crate::mfa::sealed::{Keys, Sealed};
 use crate::mfa::{recovery, totp};
+use crate::model::account_events::{self, Event};
 use crate::model::limits::LoginLimits;
 use crate::model::login::event;
 use crate::model::password as pw;
@@ -65,7 +67,9 @@ pub fn confirm_totp(ctx: &Ctx, info: &TokenInfo, code: &str) -> Result<Vec<Strin
     if !mfa::enable(&mut tx, info.user_id, step, &hashes)? {
         return Err(AppError::Conflict("mfa"));
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(info.user_id)])?;
+    let enabled = Event::new("mfa.enabled", info.user_id, json!({"method": "totp"}));
+    account_events::record(&mut tx, &[enabled])?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(info.user_id)])?;
     Ok(codes)
 }
 
@@ -77,7 +81,7 @@ pub fn disable(
     password: &Password,
     proof: &Proof,
 ) -> Result<(), AppError> {
-    let ticket = ctx.svc.lane.reserve()?;
+    let ticket = pw::reserve(ctx)?;
     let creds = {
         let mut conn = ctx.pg()?;
         accounts::credentials_by_id(&mut conn.client, info.user_id)?
@@ -120,8 +124,15 @@ pub fn disable(
         }
         mfa::remove(&mut tx, info.user_id)?;
         accounts::touch(&mut tx, info.user_id)?;
+        let mut events = Event::revoked(info.user_id, &revoked, "mfa_disabled");
+        events.push(Event::new(
+            "mfa.disabled",
+            info.user_id,
+            json!({"by": "user"}),
+        ));
+        account_events::record(&mut tx, &events)?;
         cache::commit(
-            &ctx.svc.caches,
+            &ctx.svc.model.caches,
             tx,
             &Change::revoked(info.user_id, &revoked),
         )?;

@@ -4,6 +4,7 @@
 //! then one value. Handlers never see where the parts came from.
 
 pub mod account;
+pub mod account_events;
 pub mod coalesce;
 pub mod email;
 pub mod idempotency;
@@ -15,4 +16,7 @@ pub mod login;
 pub mod mfa;
 pub mod password;
 pub mod session;
+pub mod state;
 pub mod user;
+
+pub use state::Model;

@@ -1,6 +1,6 @@
 //! bcrypt on the hashing lane: every hash and verification of the service
 //! goes through here, so none of them can run on a request worker. Callers
-//! reserve their place first (`ctx.svc.lane.reserve()?`), before any other
+//! reserve their place first (`ctx.svc.model.lane.reserve()?`), before any other
 //! work, so a full lane refuses a call for the price of parsing it.
 
 use crate::domain::{Invalid, Password};
@@ -41,6 +41,12 @@ pub fn acceptable_hash(hash: &str, config_cost: u32) -> Result<&str, Invalid> {
         Some(c) if c <= config_cost + MAX_COST_ABOVE_CONFIG => Ok(hash),
         _ => Err(Invalid::new("password_hash", "cost_too_high")),
     }
+}
+
+/// A place on the hashing lane, or -32002 at once when it is full: take it
+/// before any other work of a call that will hash.
+pub fn reserve<'a>(ctx: &Ctx<'a>) -> Result<Ticket<'a>, AppError> {
+    ctx.svc.model.lane.reserve()
 }
 
 pub fn hash(ctx: &Ctx, ticket: Ticket, password: &Password) -> Result<String, AppError> {

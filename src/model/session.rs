@@ -11,6 +11,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use crate::cache::{self, Change, TokenInfo};
 use crate::domain::{Token, TokenHash, TokenKind, UserState};
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::coalesce::Found;
 use crate::services::Ctx;
 use crate::store::sessions::{self, Pair, SessionRow};
@@ -23,17 +24,18 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
     }
     let svc = ctx.svc;
     let hash = TokenHash::of(token);
-    if let Some(info) = svc.caches.token(&hash.0, Utc::now().timestamp()) {
+    if let Some(info) = svc.model.caches.token(&hash.0, Utc::now().timestamp()) {
         return Ok(Some(info));
     }
     // Concurrent misses share one PostgreSQL query (see
     // `model::coalesce`): under load, one wake-up per call instead of a
     // round trip each.
-    let mut found = svc
-        .token_misses
-        .get(vec![hash], ctx.call.deadline, &|hashes, deadline| {
-            lookup(&ctx.until(deadline), hashes)
-        })?;
+    let mut found =
+        svc.model
+            .token_misses
+            .get(vec![hash], ctx.call.deadline, &|hashes, deadline| {
+                lookup(&ctx.until(deadline), hashes)
+            })?;
     Ok(found.remove(&hash))
 }
 
@@ -42,7 +44,7 @@ pub fn introspect(ctx: &Ctx, token: &str) -> Result<Option<Arc<TokenInfo>>, AppE
 fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
     let svc = ctx.svc;
     // Taken before the read: a change applied meanwhile forbids caching.
-    let generation = svc.caches.generation();
+    let generation = svc.model.caches.generation();
     let now = Utc::now().timestamp();
     let sessions = {
         let mut conn = ctx.pg()?;
@@ -63,7 +65,9 @@ fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
             exp,
             amr: s.amr,
         });
-        svc.caches.insert_token_if(generation, hash.0, info.clone());
+        svc.model
+            .caches
+            .insert_token_if(generation, hash.0, info.clone());
         found.insert(hash, info);
     }
     Ok(found)
@@ -143,12 +147,15 @@ pub fn logout(ctx: &Ctx, token: &str) -> Result<bool, AppError> {
     let hash = TokenHash::of(token);
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
-    let revoked = match sessions::session_of(&mut tx, &hash, refresh)? {
-        Some((session_id, _)) => sessions::revoke(&mut tx, session_id)?.then_some(session_id),
-        None => None,
-    };
+    let mut revoked = None;
+    if let Some((session_id, user_id)) = sessions::session_of(&mut tx, &hash, refresh)? {
+        if sessions::revoke(&mut tx, session_id)? {
+            revoked = Some(session_id);
+            account_events::record(&mut tx, &Event::revoked(user_id, &[session_id], "logout"))?;
+        }
+    }
     let changes: Vec<Change> = revoked.into_iter().map(Change::Session).collect();
-    cache::commit(&ctx.svc.caches, tx, &changes)?;
+    cache::commit(&ctx.svc.model.caches, tx, &changes)?;
     Ok(revoked.is_some())
 }
 
@@ -158,8 +165,12 @@ pub fn logout_all(ctx: &Ctx, info: &TokenInfo) -> Result<usize, AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     let revoked = sessions::end_all(&mut tx, info.user_id, None)?;
+    account_events::record(
+        &mut tx,
+        &Event::revoked(info.user_id, &revoked, "logout_all"),
+    )?;
     let changes: Vec<Change> = revoked.iter().copied().map(Change::Session).collect();
-    cache::commit(&ctx.svc.caches, tx, &changes)?;
+    cache::commit(&ctx.svc.model.caches, tx, &changes)?;
     Ok(revoked.len())
 }
 

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cache::{self, Change};
 use crate::domain::ProfilePatch;
 use crate::error::AppError;
+use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::services::{Ctx, MongoCall};
 pub use crate::store::accounts::Search;
@@ -125,7 +126,7 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
     let svc = ctx.svc;
     let mut found = HashMap::with_capacity(ids.len());
     let mut missing: Vec<i64> = Vec::new();
-    for (&id, cached) in ids.iter().zip(svc.caches.users(ids)) {
+    for (&id, cached) in ids.iter().zip(svc.model.caches.users(ids)) {
         match cached {
             Some(user) => {
                 found.insert(id, user);
@@ -144,7 +145,8 @@ pub fn get_many(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, A
     } else {
         // Concurrent misses share one fetch from each database (see
         // `model::coalesce`).
-        svc.user_misses
+        svc.model
+            .user_misses
             .get(missing, ctx.call.deadline, &|ids, deadline| {
                 fetch(&ctx.until(deadline), ids)
             })?
@@ -163,7 +165,7 @@ const SHARED_FETCH_MAX_IDS: usize = 64;
 fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError> {
     let svc = ctx.svc;
     // Taken before the reads: a change applied meanwhile forbids caching.
-    let generation = svc.caches.generation();
+    let generation = svc.model.caches.generation();
     // The two fetches run at once: MongoDB on the fetch pool, PostgreSQL
     // right here on the calling thread.
     let wanted = ids.to_vec();
@@ -181,7 +183,8 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
         ))?));
     }
     if profiles.is_some() {
-        svc.caches
+        svc.model
+            .caches
             .insert_users_if(generation, assembled.iter().cloned());
     }
     Ok(assembled.into_iter().map(|u| (u.user_id, u)).collect())
@@ -228,7 +231,7 @@ pub fn search(ctx: &Ctx, search: &Search) -> Result<(Vec<Arc<UserJson>>, Option<
         ..(*search).clone()
     };
     // Before the rows are read: see `from_accounts`.
-    let generation = ctx.svc.caches.generation();
+    let generation = ctx.svc.model.caches.generation();
     let mut found = {
         let mut conn = ctx.pg()?;
         accounts::search(&mut conn.client, &one_more)?
@@ -265,7 +268,7 @@ fn from_accounts(
     let mut users = Vec::with_capacity(accounts.len());
     let mut missing = Vec::new();
     for (i, account) in accounts.into_iter().enumerate() {
-        match svc.caches.user(account.id) {
+        match svc.model.caches.user(account.id) {
             Some(user) => users.push(Some(user)),
             None => {
                 users.push(None);
@@ -286,7 +289,8 @@ fn from_accounts(
             }
         }
         if profiles.is_some() {
-            svc.caches
+            svc.model
+                .caches
                 .insert_users_if(generation, assembled.into_iter());
         }
     }
@@ -375,19 +379,26 @@ fn insert_account(
             return Err(AppError::Conflict("idempotency_key"));
         }
     }
+    let created = Event::new(
+        "user.created",
+        id,
+        serde_json::json!({"username": new.username, "state": new.state, "roles": new.roles}),
+    );
+    account_events::record(&mut tx, &[created])?;
     tx.commit()?;
     Ok(id)
 }
 
 /// After a change outside PostgreSQL (a profile in MongoDB): moves the
-/// account's `updated_at` and tells the caches. `NotFound` if there is no
-/// such account.
-pub fn changed(ctx: &Ctx, id: i64) -> Result<(), AppError> {
+/// account's `updated_at`, appends `event` and tells the caches.
+/// `NotFound` if there is no such account.
+pub fn changed(ctx: &Ctx, id: i64, event: Event) -> Result<(), AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
     if !accounts::touch(&mut tx, id)? {
         return Err(AppError::NotFound);
     }
-    cache::commit(&ctx.svc.caches, tx, &[Change::User(id)])?;
+    account_events::record(&mut tx, &[event])?;
+    cache::commit(&ctx.svc.model.caches, tx, &[Change::User(id)])?;
     Ok(())
 }

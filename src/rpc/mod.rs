@@ -13,6 +13,7 @@ macro_rules! component {
 mod answer;
 pub mod auth;
 mod discover;
+mod events;
 #[cfg(test)]
 mod fuzz;
 mod params;
@@ -98,7 +99,11 @@ const SYSTEM: &[Method] = &[
 
 /// Every method, in the order `rpc.discover` lists them.
 pub fn methods() -> impl Iterator<Item = &'static Method> {
-    SYSTEM.iter().chain(auth::METHODS).chain(user::METHODS)
+    SYSTEM
+        .iter()
+        .chain(auth::METHODS)
+        .chain(user::METHODS)
+        .chain(events::METHODS)
 }
 
 pub fn method_names() -> Vec<&'static str> {
@@ -289,7 +294,7 @@ fn run(req: &Request, method: &Method, raw_params: Option<&Value>) -> Result<Out
     // invalid requests, unknown methods or params) must not be able to
     // slow the hashing lane down.
     if !method.hashes_passwords {
-        req.svc.token_calls.note();
+        req.svc.model.note_token_call();
     }
     match catch_unwind(AssertUnwindSafe(|| (method.handler)(&ctx, &params))) {
         Ok(result) => result,
@@ -334,14 +339,14 @@ mod tests {
             let body = String::from_utf8(answer.body.unwrap()).unwrap();
             assert!(body.contains("\"error\""), "{body}");
         }
-        assert_eq!(svc.token_calls.recent(), 0);
+        assert_eq!(svc.model.recent_token_calls(), 0);
         // The counter forgets a call after 100-200 ms: a check that a
         // descheduled thread made later proves nothing, so the call is
         // made again rather than the check skipped.
         let checked_in_time = (0..20).any(|_| {
             let called = Instant::now();
             handle(&req, br#"{"jsonrpc":"2.0","method":"ping","id":1}"#);
-            let counted = svc.token_calls.recent();
+            let counted = svc.model.recent_token_calls();
             let in_time = called.elapsed() < Duration::from_millis(100);
             assert!(counted >= 1 || !in_time, "a ping was not counted");
             in_time

@@ -381,34 +381,36 @@ pub fn touch(client: &mut impl GenericClient, id: i64) -> Result<bool, postgres:
     Ok(client.execute("UPDATE users SET updated_at = now() WHERE id = $1", &[&id])? == 1)
 }
 
+/// `false` if the user held the role already.
 pub fn grant_role(
     client: &mut impl GenericClient,
     id: i64,
     role: &str,
-) -> Result<(), postgres::Error> {
-    if client.execute(
+) -> Result<bool, postgres::Error> {
+    let granted = client.execute(
         "INSERT INTO user_roles (user_id, role) VALUES ($1, $2) ON CONFLICT DO NOTHING",
         &[&id, &role],
-    )? == 1
-    {
+    )? == 1;
+    if granted {
         touch(client, id)?;
     }
-    Ok(())
+    Ok(granted)
 }
 
+/// `false` if the user did not hold the role.
 pub fn revoke_role(
     client: &mut impl GenericClient,
     id: i64,
     role: &str,
-) -> Result<(), postgres::Error> {
-    if client.execute(
+) -> Result<bool, postgres::Error> {
+    let revoked = client.execute(
         "DELETE FROM user_roles WHERE user_id = $1 AND role = $2",
         &[&id, &role],
-    )? == 1
-    {
+    )? == 1;
+    if revoked {
         touch(client, id)?;
     }
-    Ok(())
+    Ok(revoked)
 }
 
 /// Filters of `user.search`; every one optional.

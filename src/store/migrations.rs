@@ -183,6 +183,32 @@ CREATE INDEX idempotency_keys_created_at ON idempotency_keys (created_at);
     (
         6,
         r#"
+-- The account event log (events.read, webhooks): appended in the same
+-- transaction as the change it tells of; read in (xid, id) order, only
+-- below the reader's snapshot xmin, so a cursor never skips an event that
+-- commits later with a lower id. user_id has no foreign key: a user's
+-- events outlive the user (user.deleted).
+CREATE TABLE account_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY,
+    xid BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+    at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    type TEXT NOT NULL,
+    user_id BIGINT,
+    data TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (xid, id)
+);
+CREATE INDEX account_events_at ON account_events (at);
+-- The newest (xid, id) retention deleted: a cursor at or below it lost events.
+CREATE TABLE account_events_pruned (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+    xid BIGINT NOT NULL,
+    id BIGINT NOT NULL
+);
+"#,
+    ),
+    (
+        7,
+        r#"
 -- Whether the account's email was proven with a pev_ token.
 ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
 
@@ -205,7 +231,7 @@ CREATE INDEX email_verifications_used_at ON email_verifications (used_at)
 "#,
     ),
     (
-        7,
+        8,
         r#"
 -- Erasures (user.delete, auth.delete_account) whose MongoDB part, the
 -- profile and login events, is not done yet: written in the transaction

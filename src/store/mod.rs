@@ -2,6 +2,7 @@
 //! per query. Nothing here knows about JSON-RPC; lookups return
 //! `Result<Option<T>>` so a database error is never mistaken for "not found".
 
+pub mod account_events;
 pub mod accounts;
 mod bson_json;
 pub mod changes;

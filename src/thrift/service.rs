@@ -107,7 +107,7 @@ pub(super) fn submit(
 fn run(ctx: &Ctx, call: Call) -> Result<Reply, AppError> {
     match call {
         Call::Ping => {
-            ctx.svc.token_calls.note();
+            ctx.svc.model.note_token_call();
             Ok(Reply::Ping("pong"))
         }
         Call::CreateUser(user) => create_user(ctx, user).map(|_| Reply::CreateUser),
@@ -134,7 +134,7 @@ fn create_user(ctx: &Ctx, user: User) -> Result<i64, AppError> {
     let hash = if pw::is_bcrypt(&given) {
         pw::acceptable_hash(&given, cost)?.to_string()
     } else {
-        let ticket = ctx.svc.lane.reserve()?;
+        let ticket = pw::reserve(ctx)?;
         let policy = PasswordPolicy {
             min_score: ctx.config().auth.password_min_score,
         };

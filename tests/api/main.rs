@@ -16,6 +16,7 @@ mod cli;
 mod config;
 mod docs;
 mod edge;
+mod events;
 mod faults;
 mod fuzz;
 mod helpers;

@@ -213,6 +213,12 @@ pub const EXAMPLES: &[Example] = &[
         &[-32000, -32013],
     ),
     (
+        "events.read",
+        r#"{"after":"812.40","limit":2,"types":["user.created","session.revoked"]}"#,
+        r#"{"events":[{"id":"815.41","type":"user.created","at":"2026-11-28T03:00:00.000Z","user_id":42,"data":{"username":"alice","state":"active","roles":[]}},{"id":"820.44","type":"session.revoked","at":"2026-11-28T03:05:00.000Z","user_id":42,"data":{"session_id":7,"reason":"logout"}}],"next":"820.44"}"#,
+        &[-32000, -32013],
+    ),
+    (
         "user.import",
         r#"{"users":[{"username":"bob","password":"plain tuba cradle orbit","roles":["viewer"]},{"username":"carol","password_hash":"$2b$04$R9h/cIPz0gi.URNNX3kh2OPST9/PgBkqquzi.Ss7KIUgO2t0jWMUW"}]}"#,
         r#"{"imported":1,"errors":[{"index":1,"code":-32010,"field":"username"}]}"#,

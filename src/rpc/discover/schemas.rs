@@ -283,6 +283,11 @@ pub fn schemas(config: &Config) -> Value {
         "pev_",
         "Email verification token: single use, [AUTH] VERIFY_TTL_S",
     );
+    all["EventType"] = json!({"type": "string", "enum": crate::model::account_events::KINDS});
+    all["EventTypes"] = json!({
+        "type": "array", "maxItems": crate::model::account_events::KINDS.len(),
+        "items": component("EventType"),
+    });
     all["IdempotencyKey"] = json!({
         "type": "string", "minLength": 1, "maxLength": IDEMPOTENCY_KEY_MAX_CHARS,
         "description": "The caller's key for this write: a repeat with the same key and params \

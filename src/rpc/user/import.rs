@@ -101,7 +101,7 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
                 username.as_str(),
                 email.as_ref().map(Email::as_str),
             )?;
-            pw::hash(ctx, ctx.svc.lane.reserve()?, &password)?
+            pw::hash(ctx, pw::reserve(ctx)?, &password)?
         }
     };
     Ok(Row {

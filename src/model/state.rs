@@ -1,0 +1,175 @@
+//! What the model keeps between calls: the stores it reads and writes, the
+//! caches, the hashing lane, the fallback login limits, the login-event
+//! writer and the shared fetches. Only `crate::model` reads its fields; the
+//! layers above reach it through [`crate::services::Ctx`] for a call, and
+//! through the few methods below for `/metrics`, `/readyz` and shutdown.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{LocalCaches, TokenInfo, UserJson};
+use crate::domain::TokenHash;
+use crate::events::EventWriter;
+use crate::hashlane::HashLane;
+use crate::metrics::Gauges;
+use crate::model::coalesce::Coalescer;
+use crate::store::error::StoreError;
+use crate::store::local_limits::LocalLimits;
+use crate::store::mongo::Mongo;
+use crate::store::pg;
+use crate::store::redis::Redis;
+use crate::window::WindowCounter;
+
+pub struct Model {
+    pub(in crate::model) pg: pg::Pool,
+    pub(in crate::model) redis: Arc<Redis>,
+    pub(in crate::model) mongo: Arc<Mongo>,
+    pub(in crate::model) caches: Arc<LocalCaches>,
+    pub(in crate::model) lane: HashLane,
+    /// Login limits for while Redis cannot be reached (per instance).
+    pub(in crate::model) login_limits: LocalLimits,
+    pub(in crate::model) events: EventWriter,
+    /// Calls other than password hashing, counted to tell the hashing lane
+    /// when token checks need the CPU.
+    pub(in crate::model) token_calls: Arc<WindowCounter>,
+    /// Runs a model's independent fetches (PostgreSQL and MongoDB) at once.
+    pub(in crate::model) fetch: rayon::ThreadPool,
+    /// Concurrent token misses, sharing their Redis and PostgreSQL lookups.
+    pub(in crate::model) token_misses: Coalescer<TokenHash, Arc<TokenInfo>>,
+    /// Concurrent User misses, sharing their PostgreSQL and MongoDB queries.
+    pub(in crate::model) user_misses: Coalescer<i64, Arc<UserJson>>,
+    /// Verified against when a login names no account, so an unknown user
+    /// costs the same bcrypt time as a wrong password.
+    pub(in crate::model) dummy_hash: String,
+}
+
+/// What a [`Model`] is made of, built by `App::build` (and the tests).
+pub struct Parts {
+    pub pg: pg::Pool,
+    pub redis: Arc<Redis>,
+    pub mongo: Arc<Mongo>,
+    pub caches: Arc<LocalCaches>,
+    pub lane: HashLane,
+    pub login_limits: LocalLimits,
+    pub events: EventWriter,
+    pub token_calls: Arc<WindowCounter>,
+    pub fetch: rayon::ThreadPool,
+    pub dummy_hash: String,
+}
+
+/// Which dependencies answered a readiness probe.
+pub struct Probe {
+    pub postgres: bool,
+    pub redis: bool,
+    pub mongo: bool,
+}
+
+impl Model {
+    pub fn new(p: Parts) -> Model {
+        use crate::model::coalesce::{
+            SHARED_FETCHES, SHARED_FETCH_IDS, SHARED_TOKENS, SHARED_TOKEN_FETCHES,
+        };
+        Model {
+            pg: p.pg,
+            redis: p.redis,
+            mongo: p.mongo,
+            caches: p.caches,
+            lane: p.lane,
+            login_limits: p.login_limits,
+            events: p.events,
+            token_calls: p.token_calls,
+            fetch: p.fetch,
+            token_misses: Coalescer::new(SHARED_TOKENS, SHARED_TOKEN_FETCHES),
+            user_misses: Coalescer::new(SHARED_FETCH_IDS, SHARED_FETCHES),
+            dummy_hash: p.dummy_hash,
+        }
+    }
+
+    /// A pooled PostgreSQL connection, waited for at most `wait`.
+    pub fn connection(&self, wait: Duration) -> Result<pg::Conn, StoreError> {
+        pg::get(&self.pg, wait)
+    }
+
+    /// Runs `f` on the fetch pool (see `Ctx::start_mongo`).
+    pub fn spawn_fetch(&self, f: impl FnOnce(&Mongo) + Send + 'static) {
+        let mongo = self.mongo.clone();
+        self.fetch.spawn(move || f(&mongo));
+    }
+
+    /// A call that reached a handler and hashes no password: token traffic,
+    /// which the hashing lane yields the CPU to.
+    pub fn note_token_call(&self) {
+        self.token_calls.note();
+    }
+
+    /// Token calls noted in the last window (tests of dispatch).
+    #[cfg(test)]
+    pub fn recent_token_calls(&self) -> u64 {
+        self.token_calls.recent()
+    }
+
+    /// Fills in what the model knows of `/metrics`' gauges.
+    pub fn gauges(&self, g: &mut Gauges) {
+        let pg = self.pg.state();
+        let redis = self.redis.pool_state();
+        let events = &self.events.stats;
+        g.hash_queue_depth = self.lane.in_lane();
+        g.hash_shed = self.lane.shed.load(Ordering::Relaxed);
+        g.hash_ran = self.lane.ran.load(Ordering::Relaxed);
+        g.pg_connections = pg.connections;
+        g.pg_idle = pg.idle_connections;
+        g.redis_connections = redis.connections;
+        g.redis_idle = redis.idle_connections;
+        g.local_cache_enabled = self.caches.is_fresh();
+        g.events_written = events.written.load(Ordering::Relaxed);
+        g.events_dropped = events.dropped.load(Ordering::Relaxed);
+        g.events_failed = events.failed.load(Ordering::Relaxed);
+        g.login_limiter_local = self.login_limits.in_force();
+    }
+
+    /// How much concurrent cache misses shared their queries, as
+    /// Prometheus text.
+    pub fn shared_fetches(&self) -> String {
+        let (tf, tc) = self.token_misses.counts();
+        let (uf, uc) = self.user_misses.counts();
+        format!(
+            "# HELP profiteer_shared_fetches_total Fetches run for cache misses (callers share them).\n\
+             # TYPE profiteer_shared_fetches_total counter\n\
+             profiteer_shared_fetches_total{{kind=\"token\"}} {tf}\n\
+             profiteer_shared_fetches_total{{kind=\"user\"}} {uf}\n\
+             # HELP profiteer_shared_fetch_callers_total Cache misses answered by those fetches.\n\
+             # TYPE profiteer_shared_fetch_callers_total counter\n\
+             profiteer_shared_fetch_callers_total{{kind=\"token\"}} {tc}\n\
+             profiteer_shared_fetch_callers_total{{kind=\"user\"}} {uc}\n"
+        )
+    }
+
+    /// Asks each dependency, waiting at most `wait` for any: MongoDB on a
+    /// thread of its own, so a stalled server cannot hold the caller.
+    pub fn probe(&self, wait: Duration) -> Probe {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let mongo = self.mongo.clone();
+        let _ = std::thread::Builder::new()
+            .name("ready-mongo".into())
+            .spawn(move || {
+                let _ = tx.send(mongo.ping().is_ok());
+            });
+        let (postgres, redis) = std::thread::scope(|s| {
+            let redis = s.spawn(|| self.redis.ping().is_ok());
+            let postgres = pg::get(&self.pg, wait)
+                .is_ok_and(|mut c| c.client.simple_query("SELECT 1").is_ok());
+            (postgres, redis.join().unwrap_or(false))
+        });
+        Probe {
+            postgres,
+            redis,
+            mongo: rx.recv_timeout(wait).unwrap_or(false),
+        }
+    }
+
+    /// Writes the queued login events before the process exits.
+    pub fn shutdown(&self) {
+        self.events.shutdown();
+    }
+}
