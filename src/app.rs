@@ -71,6 +71,13 @@ impl App {
             let cfg = config.retention.clone();
             move || crate::retention::run(pool, mongo, cfg, stop)
         })?);
+        for ep in &config.webhooks.endpoints {
+            background.push(spawn(&format!("webhook-{}", ep.name), {
+                let (pool, ep, stop) = (pg.clone(), ep.clone(), stop.clone());
+                let (pg_config, retry) = (config.pg.clone(), config.webhooks.retry);
+                move || crate::webhooks::run(pool, pg_config, ep, retry, stop)
+            })?);
+        }
         background.push(spawn("mongo-indexes", {
             let (mongo, stop) = (mongo.clone(), stop.clone());
             move || ensure_indexes(&mongo, &stop)

@@ -206,6 +206,20 @@ CREATE TABLE account_events_pruned (
 );
 "#,
     ),
+    (
+        7,
+        r#"
+-- How far each [WEBHOOKS] endpoint has been delivered: its position in
+-- account_events, moved only after the receiver answered 2xx (at least
+-- once, in order, surviving restarts).
+CREATE TABLE webhook_positions (
+    endpoint TEXT PRIMARY KEY,
+    xid BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.
