@@ -12,8 +12,8 @@
 //! advisory lock named after the endpoint on a connection of its own (a
 //! dead instance's lock goes with its connection, and another takes over).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -35,6 +35,77 @@ const IDLE: Duration = Duration::from_millis(200);
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const LAST_RETRY: Duration = Duration::from_secs(300);
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `/metrics` shows of one endpoint's delivery.
+pub struct Stats {
+    endpoint: String,
+    delivered: AtomicU64,
+    failed: AtomicU64,
+    /// Seconds since the oldest event not yet delivered was written (0
+    /// when none waits).
+    lag_s: AtomicU64,
+}
+
+/// Every endpoint's stats in this process, for `/metrics`.
+static STATS: Mutex<Vec<Arc<Stats>>> = Mutex::new(Vec::new());
+
+fn stats_for(endpoint: &str) -> Arc<Stats> {
+    let stats = Arc::new(Stats {
+        endpoint: endpoint.to_string(),
+        delivered: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        lag_s: AtomicU64::new(0),
+    });
+    STATS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(stats.clone());
+    stats
+}
+
+/// Prometheus text of every endpoint's delivery; empty without webhooks.
+pub fn metrics() -> String {
+    let all = STATS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if all.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "# HELP profiteer_webhook_delivered_total Events a receiver answered 2xx to.\n\
+         # TYPE profiteer_webhook_delivered_total counter\n",
+    );
+    for s in all.iter() {
+        let n = s.delivered.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "profiteer_webhook_delivered_total{{endpoint=\"{}\"}} {n}\n",
+            s.endpoint
+        ));
+    }
+    out.push_str(
+        "# HELP profiteer_webhook_failed_total Delivery attempts that failed (each is retried).\n\
+         # TYPE profiteer_webhook_failed_total counter\n",
+    );
+    for s in all.iter() {
+        let n = s.failed.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "profiteer_webhook_failed_total{{endpoint=\"{}\"}} {n}\n",
+            s.endpoint
+        ));
+    }
+    out.push_str(
+        "# HELP profiteer_webhook_lag_seconds Age of the oldest event not yet delivered.\n\
+         # TYPE profiteer_webhook_lag_seconds gauge\n",
+    );
+    for s in all.iter() {
+        let n = s.lag_s.load(Ordering::Relaxed);
+        out.push_str(&format!(
+            "profiteer_webhook_lag_seconds{{endpoint=\"{}\"}} {n}\n",
+            s.endpoint
+        ));
+    }
+    out
+}
 
 /// The three Standard Webhooks headers of `body`, sent as message `id` at
 /// unix time `ts`.
@@ -90,6 +161,7 @@ pub fn run(
         .timeout(POST_TIMEOUT)
         .redirects(0)
         .build();
+    let stats = stats_for(&ep.name);
     let mut lock: Option<postgres::Client> = None;
     while !stop.load(Ordering::Acquire) {
         if lock.as_ref().is_none_or(postgres::Client::is_closed) {
@@ -99,7 +171,7 @@ pub fn run(
                 continue;
             }
         }
-        match deliver_some(&pool, &agent, &ep, retry_for, &stop) {
+        match deliver_some(&pool, &agent, &ep, retry_for, &stop, &stats) {
             Ok(0) => std::thread::sleep(IDLE),
             Ok(_) => {}
             Err(e) => {
@@ -117,20 +189,26 @@ fn deliver_some(
     ep: &Endpoint,
     retry_for: Duration,
     stop: &AtomicBool,
+    stats: &Stats,
 ) -> Result<usize, String> {
     let mut conn = pool.get().map_err(|e| e.to_string())?;
     let from = account_events::position(&mut conn.client, &ep.name).map_err(|e| e.to_string())?;
     let events = account_events::read(&mut conn.client, from, ep.types.as_deref(), PAGE)
         .map_err(|e| e.to_string())?;
     drop(conn);
+    let lag =
+        |e: Option<&Stored>| e.map_or(0, |e| (Utc::now() - e.time).num_seconds().max(0) as u64);
+    stats.lag_s.store(lag(events.first()), Ordering::Relaxed);
     let mut delivered = 0;
-    for e in &events {
-        if !deliver(agent, ep, e, retry_for, stop) {
+    for (i, e) in events.iter().enumerate() {
+        if !deliver(agent, ep, e, retry_for, stop, stats) {
             return Ok(delivered); // stopping: the position stays before it
         }
         let mut conn = pool.get().map_err(|e| e.to_string())?;
         account_events::advance(&mut conn.client, &ep.name, e.at).map_err(|e| e.to_string())?;
         delivered += 1;
+        stats.delivered.fetch_add(1, Ordering::Relaxed);
+        stats.lag_s.store(lag(events.get(i + 1)), Ordering::Relaxed);
     }
     Ok(delivered)
 }
@@ -143,6 +221,7 @@ fn deliver(
     e: &Stored,
     retry_for: Duration,
     stop: &AtomicBool,
+    stats: &Stats,
 ) -> bool {
     let id = format!("evt_{}", cursor_text(e.at).replace('.', "_"));
     let body = payload(e);
@@ -161,6 +240,7 @@ fn deliver(
             Err(ureq::Error::Status(code, _)) => format!("answered {code}"),
             Err(other) => other.kind().to_string(),
         };
+        stats.failed.fetch_add(1, Ordering::Relaxed);
         let age = (Utc::now() - e.time).to_std().unwrap_or_default();
         if age >= retry_for {
             log::error!(
