@@ -6,6 +6,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,9 +28,12 @@ struct Delivery {
     answered: u16,
 }
 
-/// A receiver that answers 500 to its first `fail_first` requests, 200 to
-/// the rest, and keeps every request it got.
-fn receiver(fail_first: usize) -> (u16, Arc<Mutex<Vec<Delivery>>>) {
+/// A receiver that answers 500 to its first `fail_first` requests, and
+/// after them 200 while `accepting`, and keeps every request it got.
+fn receiver_switched(
+    fail_first: usize,
+    accepting: Arc<AtomicBool>,
+) -> (u16, Arc<Mutex<Vec<Delivery>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -61,7 +65,8 @@ fn receiver(fail_first: usize) -> (u16, Arc<Mutex<Vec<Delivery>>>) {
                 continue;
             }
             let mut all = seen.lock().unwrap();
-            let answered = if all.len() < fail_first { 500 } else { 200 };
+            let take = all.len() >= fail_first && accepting.load(Ordering::Acquire);
+            let answered = if take { 200 } else { 500 };
             all.push(Delivery {
                 id: header("webhook-id"),
                 timestamp: header("webhook-timestamp"),
@@ -77,6 +82,10 @@ fn receiver(fail_first: usize) -> (u16, Arc<Mutex<Vec<Delivery>>>) {
         }
     });
     (port, got)
+}
+
+fn receiver(fail_first: usize) -> (u16, Arc<Mutex<Vec<Delivery>>>) {
+    receiver_switched(fail_first, Arc::new(AtomicBool::new(true)))
 }
 
 fn ini(port: u16) -> String {
@@ -164,4 +173,35 @@ fn a_second_instance_takes_over_from_the_stored_position_when_the_first_stops() 
     let ids: Vec<String> = delivered(&got).iter().map(|d| d.id.clone()).collect();
     assert_eq!(ids.len(), 2, "delivered twice: {ids:?}");
     assert_ne!(ids[0], ids[1]);
+}
+
+/// profiteer killed with -9 while an event's delivery is being retried:
+/// the instance started after it delivers everything, in order, from the
+/// stored position.
+#[test]
+fn a_kill_9_mid_delivery_loses_nothing() {
+    let accepting = Arc::new(AtomicBool::new(false));
+    let (port, got) = receiver_switched(0, accepting.clone());
+    let mut app = spawn_with(Options {
+        ini: ini(port),
+        ..Options::default()
+    });
+    for name in ["kay1", "kay2", "kay3"] {
+        app.register(name);
+    }
+    let trying = app.eventually(Duration::from_secs(30), || !got.lock().unwrap().is_empty());
+    assert!(trying, "no delivery was attempted");
+    app.crash();
+    accepting.store(true, Ordering::Release);
+    let again = app.another();
+    let all = again.eventually(Duration::from_secs(30), || delivered(&got).len() >= 3);
+    assert!(all, "{:?}", got.lock().unwrap());
+    let names: Vec<String> = delivered(&got)
+        .iter()
+        .map(|d| {
+            let e: Value = serde_json::from_str(&d.body).unwrap();
+            e["data"]["username"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(names, ["kay1", "kay2", "kay3"]);
 }
