@@ -75,6 +75,13 @@ impl App {
             let (pool, mongo, stop) = (pg.clone(), mongo.clone(), stop.clone());
             move || crate::model::lifecycle::run(pool, mongo, stop)
         })?);
+        for ep in &config.webhooks.endpoints {
+            background.push(spawn(&format!("webhook-{}", ep.name), {
+                let (pool, ep, stop) = (pg.clone(), ep.clone(), stop.clone());
+                let (pg_config, retry) = (config.pg.clone(), config.webhooks.retry);
+                move || crate::webhooks::run(pool, pg_config, ep, retry, stop)
+            })?);
+        }
         background.push(spawn("mongo-indexes", {
             let (mongo, stop) = (mongo.clone(), stop.clone());
             move || ensure_indexes(&mongo, &stop)

@@ -25,6 +25,7 @@ pub mod rpc;
 pub mod services;
 pub mod store;
 pub mod thrift;
+pub mod webhooks;
 pub mod window;
 
 pub use app::App;

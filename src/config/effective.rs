@@ -143,6 +143,22 @@ impl Config {
                 out.push_str(&format!("{role} = {}\n", permissions.join(",")));
             }
         }
+        if !self.webhooks.endpoints.is_empty() {
+            out.push_str("\n[WEBHOOKS]\n");
+            out.push_str(&format!(
+                "RETRY_HOURS = {}\n",
+                self.webhooks.retry.as_secs_f64() / 3600.0
+            ));
+            for e in &self.webhooks.endpoints {
+                out.push_str(&format!(
+                    "{} = {}\n{}.SECRET = ***\n",
+                    e.name, e.url, e.name
+                ));
+                if let Some(types) = &e.types {
+                    out.push_str(&format!("{}.TYPES = {}\n", e.name, types.join(",")));
+                }
+            }
+        }
         if !self.clients.is_empty() {
             out.push_str("\n[CLIENTS]\n");
             for client in &self.clients {

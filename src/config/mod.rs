@@ -23,6 +23,7 @@ pub struct Config {
     pub roles: BTreeMap<String, Vec<String>>,
     /// Callers allowed to use the service; empty means no caller key is asked.
     pub clients: Vec<ClientKey>,
+    pub webhooks: WebhookConfig,
     /// Things accepted but worth telling the operator (ignored seed keys).
     pub warnings: Vec<String>,
     /// Every value in effect, for `profiteer check-config`.
@@ -202,7 +203,7 @@ const KEYED_SECTIONS: &[&str] = &[
     "GEVENT",
 ];
 /// Sections whose keys are free names chosen by the operator.
-const NAMED_SECTIONS: &[&str] = &["ROLES", "CLIENTS"];
+const NAMED_SECTIONS: &[&str] = &["ROLES", "CLIENTS", "WEBHOOKS"];
 
 /// section -> key -> raw value, before validation.
 type Raw = BTreeMap<String, BTreeMap<String, String>>;
@@ -289,8 +290,11 @@ fn apply_env(
 
 mod effective;
 mod validate;
+pub mod webhooks;
+
 pub use effective::{mask_uri, Effective};
 use validate::validate;
+pub use webhooks::WebhookConfig;
 
 #[cfg(test)]
 mod tests {

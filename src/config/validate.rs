@@ -358,6 +358,11 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         auth.mfa_required_roles = mfa_roles(&list, &roles)?;
     }
     let clients = parse_clients(r.section("CLIENTS"))?;
+    let webhooks = super::webhooks::parse(
+        r.section("WEBHOOKS"),
+        &env,
+        crate::model::account_events::KINDS,
+    )?;
     r.finish()?;
     if clients.is_empty() {
         if env == "Product" {
@@ -385,6 +390,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         retention,
         roles,
         clients,
+        webhooks,
         warnings,
         effective: r.effective,
     })

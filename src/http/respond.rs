@@ -99,6 +99,7 @@ impl Reply {
         svc.model.gauges(&mut gauges);
         let mut text = svc.metrics.render(&gauges);
         text.push_str(&svc.model.shared_fetches());
+        text.push_str(&crate::webhooks::metrics());
         let mut r = Reply::text(200, &text);
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r

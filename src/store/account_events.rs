@@ -125,3 +125,36 @@ pub fn prune(
     tx.commit()?;
     Ok(rows.len() as u64)
 }
+
+/// Where delivery to `endpoint` stands; a new endpoint starts at the end of
+/// the log as it is now (it gets what happens from its configuration on).
+pub fn position(client: &mut postgres::Client, endpoint: &str) -> Result<Cursor, postgres::Error> {
+    client.execute(
+        "INSERT INTO webhook_positions (endpoint, xid, id) \
+         SELECT $1, COALESCE(MAX(xid), 0), COALESCE(MAX(id), 0) FROM ( \
+             SELECT xid, id FROM account_events ORDER BY xid DESC, id DESC LIMIT 1) last \
+         ON CONFLICT (endpoint) DO NOTHING",
+        &[&endpoint],
+    )?;
+    let row = client.query_one(
+        "SELECT xid, id FROM webhook_positions WHERE endpoint = $1",
+        &[&endpoint],
+    )?;
+    Ok(Cursor {
+        xid: row.try_get(0)?,
+        id: row.try_get(1)?,
+    })
+}
+
+/// Delivery to `endpoint` went up to `at`.
+pub fn advance(
+    client: &mut postgres::Client,
+    endpoint: &str,
+    at: Cursor,
+) -> Result<(), postgres::Error> {
+    client.execute(
+        "UPDATE webhook_positions SET xid = $2, id = $3, updated_at = now() WHERE endpoint = $1",
+        &[&endpoint, &at.xid, &at.id],
+    )?;
+    Ok(())
+}

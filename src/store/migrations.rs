@@ -209,6 +209,20 @@ CREATE TABLE account_events_pruned (
     (
         7,
         r#"
+-- How far each [WEBHOOKS] endpoint has been delivered: its position in
+-- account_events, moved only after the receiver answered 2xx (at least
+-- once, in order, surviving restarts).
+CREATE TABLE webhook_positions (
+    endpoint TEXT PRIMARY KEY,
+    xid BIGINT NOT NULL,
+    id BIGINT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"#,
+    ),
+    (
+        8,
+        r#"
 -- Whether the account's email was proven with a pev_ token.
 ALTER TABLE users ADD COLUMN email_verified BOOLEAN NOT NULL DEFAULT false;
 
@@ -231,7 +245,7 @@ CREATE INDEX email_verifications_used_at ON email_verifications (used_at)
 "#,
     ),
     (
-        8,
+        9,
         r#"
 -- Erasures (user.delete, auth.delete_account) whose MongoDB part, the
 -- profile and login events, is not done yet: written in the transaction

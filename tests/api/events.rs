@@ -191,6 +191,40 @@ fn a_cursor_older_than_retention_is_not_found_so_the_reader_knows_it_lost_events
     assert!(kept.is_empty(), "{kept:?}");
 }
 
+/// A transaction that wrote an event and stays open holds back the events
+/// of every transaction after it: a reader sees nothing past it, then, once
+/// it commits, its event and the later ones, in (xid, id) order. Reading by
+/// id alone would have handed out the later events first and skipped it.
+#[test]
+fn an_event_of_a_transaction_still_open_is_never_skipped_by_later_ones() {
+    let app = spawn_app();
+    app.register("before");
+    let start = read_at_least(&app, None, 1);
+    let cursor = start.last().unwrap()["id"].as_str().unwrap().to_string();
+    let mut pg = app.pg();
+    let mut open = pg.transaction().unwrap();
+    open.execute(
+        "INSERT INTO account_events (type, user_id, data) VALUES ('user.updated', 1, '{}')",
+        &[],
+    )
+    .unwrap();
+    app.register("after1");
+    app.register("after2");
+    let held = app.ok("events.read", json!({"after": cursor}));
+    assert_eq!(
+        held["events"],
+        json!([]),
+        "read past a transaction still open"
+    );
+    assert_eq!(held["next"], cursor);
+    open.commit().unwrap();
+    let events = read_at_least(&app, Some(&cursor), 3);
+    assert_eq!(
+        types(&events),
+        ["user.updated", "user.created", "user.created"]
+    );
+}
+
 #[test]
 fn email_proofs_renames_and_erasures_append_their_events_without_the_address() {
     let app = spawn_app();

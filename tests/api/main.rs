@@ -25,3 +25,4 @@ mod jsonrpc;
 mod openrpc;
 mod thrift;
 mod user;
+mod webhooks;
