@@ -167,3 +167,87 @@ fn the_wiki_index_lists_every_page() {
         }
     }
 }
+
+/// The webhook receivers of wiki/clients.md, run as they are with the
+/// `standardwebhooks` library of their language, each get and verify an
+/// event profiteer sends them.
+#[test]
+fn the_webhook_receivers_in_clients_md_verify_what_profiteer_sends() {
+    use std::io::BufRead;
+    use std::sync::{Arc, Mutex};
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/webhook-receivers.sh"
+    ))
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths = String::from_utf8(out.stdout).unwrap();
+    let mut paths = paths.lines();
+    let (python, node_modules) = (paths.next().unwrap(), paths.next().unwrap());
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let page = wiki("clients.md");
+    let dir = std::env::temp_dir().join(format!("profiteer-receivers-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (lang, expected) in [
+        ("python receiver", "python receiver: verified user.created"),
+        ("js receiver", "node receiver: verified user.created"),
+    ] {
+        let found = blocks(&page, lang);
+        assert_eq!(found.len(), 1, "one ```{lang} block in wiki/clients.md");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut command = if lang.starts_with("python") {
+            let mut c = Command::new(python);
+            c.arg("-c").arg(&found[0]);
+            c
+        } else {
+            let file = dir.join("receiver.cjs");
+            std::fs::write(&file, &found[0]).unwrap();
+            let mut c = Command::new("node");
+            c.arg(file).env("NODE_PATH", node_modules);
+            c
+        };
+        let mut child = command
+            .env("PORT", port.to_string())
+            .env("WEBHOOK_SECRET", secret)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let printed = Arc::new(Mutex::new(String::new()));
+        let stdout = child.stdout.take().unwrap();
+        let sink = printed.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        let app = spawn_with(Options {
+            ini: format!("[WEBHOOKS]\nrx = http://127.0.0.1:{port}/\nrx.SECRET = {secret}\n"),
+            ..Options::default()
+        });
+        app.register("receiverfan");
+        let verified = app.eventually(std::time::Duration::from_secs(30), || {
+            printed.lock().unwrap().contains(expected)
+        });
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            verified,
+            "{lang}: {}\nserver log:\n{}",
+            printed.lock().unwrap(),
+            app.logs()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

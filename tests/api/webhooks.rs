@@ -122,13 +122,14 @@ fn events_are_posted_signed_in_order_and_retried_while_the_receiver_fails() {
     // until it was taken.
     assert!(attempts[..3].iter().all(|a| a.answered == 500));
     assert!(attempts[..4].iter().all(|a| a.id == attempts[0].id));
-    let metrics = app.get("/metrics").text();
-    for line in [
-        "profiteer_webhook_delivered_total{endpoint=\"crm\"} 3",
-        "profiteer_webhook_failed_total{endpoint=\"crm\"} 3",
-    ] {
-        assert!(metrics.contains(line), "{line} not in\n{metrics}");
-    }
+    // Counted once the position has moved, a moment after the receiver
+    // had the event.
+    let counted = app.eventually(Duration::from_secs(10), || {
+        let metrics = app.get("/metrics").text();
+        metrics.contains("profiteer_webhook_delivered_total{endpoint=\"crm\"} 3")
+            && metrics.contains("profiteer_webhook_failed_total{endpoint=\"crm\"} 3")
+    });
+    assert!(counted, "{}", app.get("/metrics").text());
     let ok = delivered(&got);
     let key = base64::engine::general_purpose::STANDARD
         .decode(KEY)
