@@ -110,18 +110,51 @@ fn write_error(
     )
 }
 
-/// The -32003 answer of a call with this id.
+/// The -32003 answer around its id, as text: written per call without
+/// building a JSON tree (a unit test holds it to `AppError`'s own).
+const TOO_LARGE_HEAD: &[u8] =
+    br#"{"jsonrpc":"2.0","error":{"code":-32003,"message":"Answer too large","data":{"limit":"#;
+const TOO_LARGE_ID: &[u8] = br#"}},"id":"#;
+
+/// Counts what is written.
+struct Count(usize);
+
+impl Write for Count {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes the -32003 answer of a call with this id.
+fn too_large_into(out: &mut Vec<u8>, id: &Value, limit: usize) {
+    out.extend_from_slice(TOO_LARGE_HEAD);
+    out.extend_from_slice(limit.to_string().as_bytes());
+    out.extend_from_slice(TOO_LARGE_ID);
+    if serde_json::to_writer(&mut *out, id).is_err() {
+        out.extend_from_slice(b"null");
+    }
+    out.push(b'}');
+}
+
 fn too_large(id: &Value, limit: usize) -> Vec<u8> {
-    let e = AppError::AnswerTooLarge { limit };
-    json!({"jsonrpc": "2.0", "error": e.public_json(), "id": id})
-        .to_string()
-        .into_bytes()
+    let mut out = Vec::with_capacity(held_for(id, limit));
+    too_large_into(&mut out, id, limit);
+    out
 }
 
 /// What is held back for a call until it is answered: its -32003 answer
 /// and the comma before it.
 fn held_for(id: &Value, limit: usize) -> usize {
-    too_large(id, limit).len() + 1
+    let mut id_len = Count(0);
+    if serde_json::to_writer(&mut id_len, id).is_err() {
+        id_len.0 = "null".len();
+    }
+    TOO_LARGE_HEAD.len() + limit.to_string().len() + TOO_LARGE_ID.len() + id_len.0 + 1 + 1
 }
 
 pub struct AnswerBuf {
@@ -143,7 +176,8 @@ impl AnswerBuf {
         ids: impl Iterator<Item = Option<&'a Value>>,
     ) -> Option<AnswerBuf> {
         let held = usize::from(batch) + ids.flatten().map(|id| held_for(id, limit)).sum::<usize>();
-        let mut buf = Vec::new();
+        // Most answers are short: one allocation for them, no regrowth.
+        let mut buf = Vec::with_capacity(256);
         if batch {
             buf.push(b'[');
         }
@@ -184,7 +218,7 @@ impl AnswerBuf {
         if self.batch && self.answered > 1 {
             self.buf.push(b',');
         }
-        self.buf.extend_from_slice(&too_large(id, self.limit));
+        too_large_into(&mut self.buf, id, self.limit);
         false
     }
 
@@ -234,6 +268,23 @@ mod tests {
         assert_eq!(items[1]["id"], 2);
         assert_eq!(items[2]["result"], "pong");
         assert_eq!(items[2]["id"], "three");
+    }
+
+    /// The -32003 answer written as text is the one `AppError` makes, and
+    /// what is held back for it is its length and a comma.
+    #[test]
+    fn the_too_large_answer_is_apperrors_own_and_held_back_exactly() {
+        for id in [json!(1), json!("a \"quoted\" id"), json!(null), json!(-2.5)] {
+            let e = AppError::AnswerTooLarge { limit: 65536 };
+            let expected = json!({"jsonrpc": "2.0", "error": e.public_json(), "id": id});
+            let text = too_large(&id, 65536);
+            assert_eq!(serde_json::from_slice::<Value>(&text).unwrap(), expected);
+            assert_eq!(
+                String::from_utf8(text.clone()).unwrap(),
+                expected.to_string()
+            );
+            assert_eq!(held_for(&id, 65536), text.len() + 1);
+        }
     }
 
     #[test]
