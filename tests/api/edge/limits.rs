@@ -240,6 +240,13 @@ fn bodies_in_flight_past_max_inflight_body_bytes_are_refused_503_before_they_are
     let mut holder = connect(&app);
     holder.write_all(head.as_bytes()).unwrap();
     holder.write_all(b"[").unwrap();
+    // Probe only once the holder's bytes are counted: a probe that came
+    // first would hold the budget itself and wait for its own body (seen
+    // on a loaded machine in a full run).
+    let held = app.eventually(Duration::from_secs(10), || {
+        app.metric("profiteer_inflight_body_bytes") == 60000.0
+    });
+    assert!(held, "the holder's body was never counted");
     let refused = app.eventually(Duration::from_secs(10), || {
         let mut s = connect(&app);
         s.write_all(head.as_bytes()).unwrap();
