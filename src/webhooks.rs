@@ -19,13 +19,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use serde_json::{json, Value};
 use sha2::Sha256;
 
 use crate::config::webhooks::{Endpoint, Secret};
 use crate::config::PgConfig;
-use crate::model::account_events::cursor_text;
-use crate::model::user::rfc3339;
+use crate::model::account_events::{cursor_text, event_json};
 use crate::store::account_events::{self, Stored};
 use crate::store::pg;
 
@@ -63,6 +61,9 @@ fn stats_for(endpoint: &str) -> Arc<Stats> {
     stats
 }
 
+/// One `/metrics` series per endpoint: name, kind, help, value.
+type Series = (&'static str, &'static str, &'static str, fn(&Stats) -> u64);
+
 /// Prometheus text of every endpoint's delivery; empty without webhooks.
 pub fn metrics() -> String {
     let all = STATS
@@ -71,38 +72,38 @@ pub fn metrics() -> String {
     if all.is_empty() {
         return String::new();
     }
-    let mut out = String::from(
-        "# HELP profiteer_webhook_delivered_total Events a receiver answered 2xx to.\n\
-         # TYPE profiteer_webhook_delivered_total counter\n",
-    );
-    for s in all.iter() {
-        let n = s.delivered.load(Ordering::Relaxed);
+    let series: [Series; 3] = [
+        (
+            "delivered_total",
+            "counter",
+            "Events a receiver answered 2xx to.",
+            |s| s.delivered.load(Ordering::Relaxed),
+        ),
+        (
+            "failed_total",
+            "counter",
+            "Delivery attempts that failed (each is retried).",
+            |s| s.failed.load(Ordering::Relaxed),
+        ),
+        (
+            "lag_seconds",
+            "gauge",
+            "Age of the oldest event not yet delivered.",
+            |s| s.lag_s.load(Ordering::Relaxed),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in series {
         out.push_str(&format!(
-            "profiteer_webhook_delivered_total{{endpoint=\"{}\"}} {n}\n",
-            s.endpoint
+            "# HELP profiteer_webhook_{name} {help}\n# TYPE profiteer_webhook_{name} {kind}\n"
         ));
-    }
-    out.push_str(
-        "# HELP profiteer_webhook_failed_total Delivery attempts that failed (each is retried).\n\
-         # TYPE profiteer_webhook_failed_total counter\n",
-    );
-    for s in all.iter() {
-        let n = s.failed.load(Ordering::Relaxed);
-        out.push_str(&format!(
-            "profiteer_webhook_failed_total{{endpoint=\"{}\"}} {n}\n",
-            s.endpoint
-        ));
-    }
-    out.push_str(
-        "# HELP profiteer_webhook_lag_seconds Age of the oldest event not yet delivered.\n\
-         # TYPE profiteer_webhook_lag_seconds gauge\n",
-    );
-    for s in all.iter() {
-        let n = s.lag_s.load(Ordering::Relaxed);
-        out.push_str(&format!(
-            "profiteer_webhook_lag_seconds{{endpoint=\"{}\"}} {n}\n",
-            s.endpoint
-        ));
+        for s in all.iter() {
+            out.push_str(&format!(
+                "profiteer_webhook_{name}{{endpoint=\"{}\"}} {}\n",
+                s.endpoint,
+                value(s)
+            ));
+        }
     }
     out
 }
@@ -123,14 +124,7 @@ pub fn sign(secret: &Secret, id: &str, ts: i64, body: &str) -> String {
 
 /// The JSON an event is POSTed as: what `events.read` answers for it.
 fn payload(e: &Stored) -> String {
-    json!({
-        "id": cursor_text(e.at),
-        "type": e.kind,
-        "at": rfc3339(e.time),
-        "user_id": e.user_id,
-        "data": serde_json::from_str::<Value>(&e.data).unwrap_or_else(|_| json!({})),
-    })
-    .to_string()
+    event_json(e).to_string()
 }
 
 /// The endpoint's lock on a connection of its own, if no other instance

@@ -68,6 +68,17 @@ pub fn record(tx: &mut impl postgres::GenericClient, events: &[Event]) -> Result
     Ok(store::append(tx, &rows)?)
 }
 
+/// An event as `events.read` answers it and webhooks POST it.
+pub fn event_json(e: &Stored) -> Value {
+    json!({
+        "id": cursor_text(e.at),
+        "type": e.kind,
+        "at": crate::model::user::rfc3339(e.time),
+        "user_id": e.user_id,
+        "data": serde_json::from_str::<Value>(&e.data).unwrap_or_else(|_| json!({})),
+    })
+}
+
 /// A cursor as callers hold it: `"<xid>.<id>"`, opaque to them.
 pub fn parse_cursor(raw: &str) -> Option<Cursor> {
     let (xid, id) = raw.split_once('.')?;

@@ -5,8 +5,7 @@ use serde_json::{json, Value};
 
 use super::{Method, Output, Param, Params};
 use crate::error::AppError;
-use crate::model::account_events::{self, cursor_text, parse_cursor, KINDS};
-use crate::model::user::rfc3339;
+use crate::model::account_events::{self, cursor_text, event_json, parse_cursor, KINDS};
 use crate::services::Ctx;
 
 const LIMIT_DEFAULT: i64 = 100;
@@ -57,17 +56,6 @@ fn read(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
         Some(_) => return Err(AppError::invalid("types", "not_an_array")),
     };
     let (events, next) = account_events::read(ctx, after, types.as_deref(), limit)?;
-    let events: Vec<Value> = events
-        .into_iter()
-        .map(|e| {
-            json!({
-                "id": cursor_text(e.at),
-                "type": e.kind,
-                "at": rfc3339(e.time),
-                "user_id": e.user_id,
-                "data": serde_json::from_str::<Value>(&e.data).unwrap_or_else(|_| json!({})),
-            })
-        })
-        .collect();
+    let events: Vec<Value> = events.iter().map(event_json).collect();
     Ok(json!({"events": events, "next": cursor_text(next)}))
 }
