@@ -29,6 +29,10 @@ pub struct HashLane {
     pub shed: AtomicU64,
     /// Jobs of calls that ran (a job reached after its deadline does not).
     pub ran: Arc<AtomicU64>,
+    /// What a job took lately, queue wait excluded (nanoseconds, a moving
+    /// average; 0 until one ran): a job that would end past its caller's
+    /// deadline is not started.
+    typical: Arc<AtomicU64>,
 }
 
 /// A place in the lane, held from [`HashLane::reserve`] until the job run
@@ -172,6 +176,7 @@ impl HashLane {
             in_lane: Arc::new(AtomicUsize::new(0)),
             shed: AtomicU64::new(0),
             ran: Arc::new(AtomicU64::new(0)),
+            typical: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -214,9 +219,22 @@ impl HashLane {
     }
 }
 
+/// Moves the average job time `typical` an eighth of the way to `took`.
+fn note_time(typical: &AtomicU64, took: Duration) {
+    let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+    let _ = typical.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |old| {
+        Some(if old == 0 {
+            took
+        } else {
+            old - old / 8 + took / 8
+        })
+    });
+}
+
 impl Ticket<'_> {
     /// Runs `f` on the lane and waits for it until `deadline`. A job still
-    /// queued at its deadline is skipped, not run late.
+    /// queued when it could no longer end by its deadline (going by what
+    /// jobs took lately) is skipped, not run late.
     pub fn run<T: Send + 'static>(
         self,
         deadline: Instant,
@@ -224,12 +242,16 @@ impl Ticket<'_> {
     ) -> Result<T, AppError> {
         let (reply_tx, reply_rx) = bounded(1);
         let slot = self.slot;
-        let ran = self.lane.ran.clone();
+        let (ran, typical) = (self.lane.ran.clone(), self.lane.typical.clone());
         let job: Job = Box::new(move || {
-            // Its caller has given up (-32001): the hash is not started.
-            if Instant::now() < deadline {
+            // Its caller gives up (-32001) before it could end: the hash is
+            // not started, and its CPU time goes to a job that can finish.
+            let started = Instant::now();
+            let expected = Duration::from_nanos(typical.load(Ordering::Relaxed));
+            if started + expected < deadline {
                 ran.fetch_add(1, Ordering::Relaxed);
                 let value = f();
+                note_time(&typical, started.elapsed());
                 // The place is free before the caller wakes up with the value.
                 drop(slot);
                 let _ = reply_tx.send(value);
@@ -330,6 +352,36 @@ mod tests {
         let after = cpu_times().unwrap();
         assert!(after.ran > before.ran, "{x}");
         assert!(after.waited >= before.waited);
+    }
+
+    #[test]
+    fn the_typical_job_time_starts_at_the_first_and_moves_an_eighth_each_time() {
+        let typical = AtomicU64::new(0);
+        note_time(&typical, Duration::from_millis(800));
+        assert_eq!(typical.load(Ordering::Relaxed), 800_000_000);
+        note_time(&typical, Duration::ZERO);
+        assert_eq!(typical.load(Ordering::Relaxed), 700_000_000);
+    }
+
+    #[test]
+    fn a_job_that_could_not_end_by_its_deadline_is_never_started() {
+        use std::sync::atomic::AtomicBool;
+        let lane = HashLane::start(1, 4, Default::default());
+        // One job of at least 300 ms makes that the typical time.
+        let far = Instant::now() + HOLD;
+        let slow = lane.reserve().unwrap().run(far, || {
+            std::thread::sleep(Duration::from_millis(300));
+        });
+        assert!(slow.is_ok());
+        // 150 ms left cannot fit a 300 ms job: skipped at once, not started.
+        let started = Arc::new(AtomicBool::new(false));
+        let flag = started.clone();
+        let near = Instant::now() + Duration::from_millis(150);
+        let r = lane.reserve().unwrap().run(near, move || {
+            flag.store(true, Ordering::SeqCst);
+        });
+        assert!(matches!(r, Err(AppError::Timeout)));
+        assert!(!started.load(Ordering::SeqCst));
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl Pacer {
 
     /// Sends a lane refusal now, or after the pause during a storm.
     pub fn refuse(&self, svc: &Services, d: Delayed) {
-        if self.refusals.note() <= STORM {
+        if storm_pause(&self.refusals).is_none() {
             d.reply.send(d.request, &d.call, &d.outcome, svc);
             return;
         }
@@ -58,6 +58,13 @@ impl Pacer {
             d.reply.send(d.request, &d.call, &d.outcome, svc);
         }
     }
+}
+
+/// Counts one refusal in `refusals`: the pause to hold its answer for when
+/// they come in a storm, `None` when it goes out at once. The Thrift
+/// port's connection threads hold their own refusals this long.
+pub fn storm_pause(refusals: &WindowCounter) -> Option<Duration> {
+    (refusals.note() > STORM).then_some(PAUSE)
 }
 
 /// Sends each held answer when it is due. All pauses are equal, so arrival

@@ -8,7 +8,7 @@
 //! answered 503 (-32001) without running. No thread here ever waits on a
 //! client's bytes, and nothing on a poller thread waits at all.
 
-mod delay;
+pub(crate) mod delay;
 mod respond;
 mod worker;
 

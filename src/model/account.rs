@@ -66,13 +66,12 @@ pub fn register(
 
 fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<i64, AppError> {
     let email = r.email.map(Email::as_str);
-    // The lane first: the strength check (zxcvbn) costs milliseconds of
-    // CPU, which a flood of refused registrations must not get to spend.
+    // The lane first: a flood of registrations is refused for the price
+    // of parsing it.
     let ticket = pw::reserve(ctx)?;
-    let password = policy(ctx).check(r.password, "password", r.username.as_str(), email)?;
-    // A cheap pre-check spares a bcrypt hash on an obvious conflict; the
-    // unique constraints still decide a race. A taken name is -32010
-    // whatever the password: a retry is recognised by its key only.
+    // A cheap pre-check spares the policy and a bcrypt hash on an obvious
+    // conflict; the unique constraints still decide a race. A taken name is
+    // -32010 whatever the password: a retry is recognised by its key only.
     let taken = {
         let mut conn = ctx.pg()?;
         accounts::taken(&mut conn.client, r.username.as_str(), email)?
@@ -80,7 +79,13 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
     if let Some(field) = taken {
         return Err(AppError::Conflict(field));
     }
-    let hash = pw::hash(ctx, ticket, &password)?;
+    let chosen = pw::Chosen {
+        raw: r.password,
+        field: "password",
+        username: r.username.as_str(),
+        email,
+    };
+    let hash = pw::check_and_hash(ctx, ticket, chosen)?;
     let new = NewAccount {
         username: r.username.as_str(),
         email,

@@ -3,7 +3,9 @@
 //! reserve their place first (`ctx.svc.model.lane.reserve()?`), before any other
 //! work, so a full lane refuses a call for the price of parsing it.
 
-use crate::domain::{Invalid, Password};
+use std::time::{Duration, Instant};
+
+use crate::domain::{Invalid, Password, PasswordPolicy};
 use crate::error::AppError;
 use crate::hashlane::Ticket;
 use crate::services::Ctx;
@@ -53,8 +55,51 @@ pub fn hash(ctx: &Ctx, ticket: Ticket, password: &Password) -> Result<String, Ap
     let cost = ctx.config().auth.bcrypt_cost;
     let plain = password.expose().to_string();
     ticket
-        .run(ctx.call.deadline, move || bcrypt::hash(plain, cost))?
+        .run(hash_deadline(ctx), move || bcrypt::hash(plain, cost))?
         .map_err(|e| AppError::Internal(format!("bcrypt hash failed: {e}")))
+}
+
+/// A password someone chose for an account, not yet checked by the policy.
+pub struct Chosen<'a> {
+    pub raw: String,
+    /// Where it came from (`password`, `new_password`), for the error.
+    pub field: &'static str,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+}
+
+/// Checks `chosen` against the password policy and hashes it, in one job on
+/// the lane: zxcvbn costs milliseconds of CPU for a long password, which a
+/// flood of account creations must spend at the lane's pace and priority,
+/// not on the request workers the token checks need.
+pub fn check_and_hash(ctx: &Ctx, ticket: Ticket, chosen: Chosen) -> Result<String, AppError> {
+    let policy = PasswordPolicy {
+        min_score: ctx.config().auth.password_min_score,
+    };
+    let cost = ctx.config().auth.bcrypt_cost;
+    let Chosen {
+        raw,
+        field,
+        username,
+        email,
+    } = chosen;
+    let (username, email) = (username.to_string(), email.map(str::to_string));
+    ticket.run(hash_deadline(ctx), move || {
+        let password = policy.check(raw, field, &username, email.as_deref())?;
+        bcrypt::hash(password.expose(), cost)
+            .map_err(|e| AppError::Internal(format!("bcrypt hash failed: {e}")))
+    })?
+}
+
+/// The most of a call's time the hash may take: what is left after it
+/// stores the account (a hash finished too late to be stored is bcrypt
+/// time thrown away in a flood).
+pub fn hash_deadline(ctx: &Ctx) -> Instant {
+    let reserve = (ctx.config().server.request_timeout / 10).min(Duration::from_millis(300));
+    ctx.call
+        .deadline
+        .checked_sub(reserve)
+        .unwrap_or(ctx.call.deadline)
 }
 
 /// `false` for a wrong password and for a stored hash bcrypt cannot read.
@@ -66,7 +111,7 @@ pub fn verify(
 ) -> Result<bool, AppError> {
     let plain = password.expose().to_string();
     let hash = hash.to_string();
-    ticket.run(ctx.call.deadline, move || {
+    ticket.run(hash_deadline(ctx), move || {
         bcrypt::verify(plain, &hash).unwrap_or(false)
     })
 }

@@ -2,6 +2,8 @@
 //! `user_roles` tables). Reads used on hot paths go through the connection's
 //! prepared statements; writes take the caller's transaction.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use postgres::error::SqlState;
 use postgres::{GenericClient, Row};
@@ -316,6 +318,118 @@ pub fn insert_kept(
         )?;
     }
     Ok(id)
+}
+
+/// What a batch of new accounts would collide with: ids, usernames and
+/// emails taken, and usernames held (see `identity::held`).
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub ids: HashSet<i64>,
+    pub usernames: HashSet<String>,
+    pub emails: HashSet<String>,
+    pub held: HashSet<String>,
+}
+
+/// [`Taken`] for a whole batch, in one round trip.
+pub fn taken_many(
+    client: &mut impl GenericClient,
+    ids: &[i64],
+    usernames: &[&str],
+    emails: &[&str],
+) -> Result<Taken, postgres::Error> {
+    let rows = client.query(
+        "SELECT 'user_id', id::text FROM users WHERE id = ANY($1) \
+         UNION ALL SELECT 'username', username FROM users WHERE username = ANY($2) \
+         UNION ALL SELECT 'email', email FROM users WHERE email = ANY($3) \
+         UNION ALL SELECT 'held', username FROM username_holds \
+                   WHERE username = ANY($2) AND until > now()",
+        &[&ids, &usernames, &emails],
+    )?;
+    let mut taken = Taken::default();
+    for row in rows {
+        let (kind, value): (&str, String) = (row.try_get(0)?, row.try_get(1)?);
+        match kind {
+            "user_id" => {
+                taken.ids.extend(value.parse::<i64>().ok());
+            }
+            "username" => {
+                taken.usernames.insert(value);
+            }
+            "email" => {
+                taken.emails.insert(value);
+            }
+            _ => {
+                taken.held.insert(value);
+            }
+        }
+    }
+    Ok(taken)
+}
+
+/// `n` ids for accounts to be inserted with them.
+pub fn next_ids(client: &mut impl GenericClient, n: usize) -> Result<Vec<i64>, postgres::Error> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    client
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, $1::bigint)",
+            &[&n],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect()
+}
+
+/// Inserts the accounts of a batch (each with its id chosen already, see
+/// [`next_ids`] and [`allocate_above`]) and their roles, in two statements
+/// whatever their number. A row that would break a unique constraint is
+/// left out, not an error: the ids inserted are returned, and the caller
+/// tells each row left out why ([`taken_many`]).
+pub fn insert_many(
+    client: &mut impl GenericClient,
+    rows: &[(i64, NewAccount)],
+) -> Result<HashSet<i64>, postgres::Error> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+    let usernames: Vec<&str> = rows.iter().map(|r| r.1.username).collect();
+    let emails: Vec<Option<&str>> = rows.iter().map(|r| r.1.email).collect();
+    let hashes: Vec<&str> = rows.iter().map(|r| r.1.password_hash).collect();
+    let states: Vec<&str> = rows.iter().map(|r| r.1.state).collect();
+    let verified: Vec<bool> = rows
+        .iter()
+        .map(|r| r.1.email_verified && r.1.email.is_some())
+        .collect();
+    let inserted: HashSet<i64> = client
+        .query(
+            "INSERT INTO users (id, username, email, password_hash, state, email_verified) \
+             SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], \
+                                  $5::text[], $6::bool[]) \
+             ON CONFLICT DO NOTHING RETURNING id",
+            &[&ids, &usernames, &emails, &hashes, &states, &verified],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect::<Result<_, _>>()?;
+    let (mut role_ids, mut roles) = (Vec::new(), Vec::new());
+    for (id, new) in rows.iter().filter(|r| inserted.contains(&r.0)) {
+        for role in new.roles {
+            role_ids.push(*id);
+            roles.push(role.as_str());
+        }
+    }
+    if !roles.is_empty() {
+        client.execute(
+            "INSERT INTO user_roles (user_id, role) \
+             SELECT * FROM unnest($1::bigint[], $2::text[]) ON CONFLICT DO NOTHING",
+            &[&role_ids, &roles],
+        )?;
+    }
+    Ok(inserted)
+}
+
+/// Deletes accounts inserted in the caller's transaction that must not
+/// stay (their rows in other tables go with them).
+pub fn delete_many(client: &mut impl GenericClient, ids: &[i64]) -> Result<(), postgres::Error> {
+    client.execute("DELETE FROM users WHERE id = ANY($1)", &[&ids])?;
+    Ok(())
 }
 
 /// Arbitrary, fixed: the advisory lock that serialises moving the id sequence.

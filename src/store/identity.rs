@@ -23,6 +23,24 @@ pub fn held(
         .is_some())
 }
 
+/// Which of `usernames` are held from new accounts now ([`held`] for a batch).
+pub fn held_among(
+    client: &mut impl GenericClient,
+    usernames: &[&str],
+) -> Result<std::collections::HashSet<String>, postgres::Error> {
+    if usernames.is_empty() {
+        return Ok(Default::default());
+    }
+    client
+        .query(
+            "SELECT username FROM username_holds WHERE username = ANY($1) AND until > now()",
+            &[&usernames],
+        )?
+        .iter()
+        .map(|r| r.try_get(0))
+        .collect()
+}
+
 /// The account's username now, locked until the transaction ends.
 pub fn lock_username(
     client: &mut impl GenericClient,

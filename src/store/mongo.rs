@@ -45,6 +45,9 @@ fn profile_value(key: &str, value: &Value) -> Result<Bson> {
     Ok(mongodb::bson::to_bson(value)?)
 }
 
+/// A profile's fields as a change gives them (`None`: absent).
+pub type ProfileFields = Vec<(String, Option<Value>)>;
+
 impl Mongo {
     pub fn connect(cfg: &MongoConfig) -> std::result::Result<Mongo, String> {
         let mut options = ClientOptions::parse(&cfg.uri)
@@ -179,6 +182,47 @@ impl Mongo {
             .upsert(true)
             .run()?;
         Ok(document)
+    }
+
+    /// The profiles of a batch of new accounts, in two round trips whatever
+    /// their number: whatever is stored under their ids goes, then each
+    /// gets exactly its fields. What was written, for
+    /// [`Mongo::remove_profile_if`].
+    pub fn replace_profiles(
+        &self,
+        profiles: &[(i64, ProfileFields)],
+    ) -> Result<Vec<(i64, Document)>> {
+        let mut written = Vec::with_capacity(profiles.len());
+        let mut documents = Vec::with_capacity(profiles.len());
+        for (id, fields) in profiles {
+            let mut document = Document::new();
+            for (key, value) in fields {
+                if let Some(v) = value {
+                    document.insert(key.clone(), profile_value(key, v)?);
+                }
+            }
+            let mut stored = doc! {"_id": *id};
+            stored.extend(document.clone());
+            documents.push(stored);
+            written.push((*id, document));
+        }
+        let ids: Vec<i64> = profiles.iter().map(|p| p.0).collect();
+        self.remove_profiles(&ids)?;
+        if !documents.is_empty() {
+            self.profiles.insert_many(documents).ordered(false).run()?;
+        }
+        Ok(written)
+    }
+
+    /// Removes any profile stored under `ids` (see [`Mongo::remove_profile`]).
+    pub fn remove_profiles(&self, ids: &[i64]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.profiles
+            .delete_many(doc! {"_id": {"$in": ids}})
+            .run()
+            .map(|_| ())
     }
 
     /// Removes the profile of `id` if it is still `written` (what a refused

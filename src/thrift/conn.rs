@@ -124,6 +124,14 @@ pub(super) fn serve(shared: &Shared, stream: TcpStream) {
             .svc
             .metrics
             .observe(answer.method, answer.outcome, arrived.elapsed());
+        if answer.outcome == "overloaded" {
+            // Callers retrying a refusal at once would otherwise take the
+            // CPU the lane needs to finish what it holds; this thread holds
+            // only its own connection meanwhile.
+            if let Some(pause) = crate::http::delay::storm_pause(&shared.refusals) {
+                std::thread::sleep(pause);
+            }
+        }
         if !answer.bytes.is_empty() {
             let written = writer
                 .set_write_timeout(Some(config.server.request_timeout))

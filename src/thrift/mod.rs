@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::http::WorkQueue;
 use crate::services::Services;
+use crate::window::WindowCounter;
 
 pub use service::{username_for, METHODS};
 
@@ -33,6 +34,9 @@ struct Shared {
     stop: AtomicBool,
     /// Open connections (a clone of each socket, to close them at shutdown).
     open: Mutex<HashMap<u64, TcpStream>>,
+    /// Calls refused for a full hashing lane or queue lately: in a storm
+    /// each refusal is answered after a pause (`http::delay`).
+    refusals: WindowCounter,
 }
 
 impl Shared {
@@ -72,6 +76,7 @@ impl ThriftServer {
             idle,
             stop: AtomicBool::new(false),
             open: Mutex::new(HashMap::new()),
+            refusals: WindowCounter::default(),
         });
         let acceptor = {
             let shared = shared.clone();

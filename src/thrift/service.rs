@@ -21,10 +21,10 @@ use thrift::ApplicationErrorKind;
 use super::wire::{Call, Reply, User};
 use super::Shared;
 use crate::domain::limits::MAX_USER_ID;
-use crate::domain::{PasswordPolicy, UserState, Username};
+use crate::domain::{UserState, Username};
 use crate::error::AppError;
 use crate::http::next_rid;
-use crate::model::imported::{self, Row};
+use crate::model::imported::{self, Row, Secret};
 use crate::model::password as pw;
 use crate::services::{self, Ctx, Services};
 
@@ -130,16 +130,10 @@ fn create_user(ctx: &Ctx, user: User) -> Result<i64, AppError> {
     let given = user
         .password
         .ok_or_else(|| AppError::invalid("password", "missing"))?;
-    let cost = ctx.config().auth.bcrypt_cost;
-    let hash = if pw::is_bcrypt(&given) {
-        pw::acceptable_hash(&given, cost)?.to_string()
+    let secret = if pw::is_bcrypt(&given) {
+        Secret::Hash(pw::acceptable_hash(&given, ctx.config().auth.bcrypt_cost)?.to_string())
     } else {
-        let ticket = pw::reserve(ctx)?;
-        let policy = PasswordPolicy {
-            min_score: ctx.config().auth.password_min_score,
-        };
-        let password = policy.check(given, "password", username.as_str(), None)?;
-        pw::hash(ctx, ticket, &password)?
+        Secret::Plain(given)
     };
     let state = match user.state {
         None | Some(0) => UserState::Active,
@@ -150,10 +144,12 @@ fn create_user(ctx: &Ctx, user: User) -> Result<i64, AppError> {
         username,
         email: None,
         email_verified: false,
-        hash,
+        secret,
         state,
         roles: Vec::new(),
         profile: None,
     };
-    imported::store(ctx, &row)
+    imported::import(ctx, std::slice::from_ref(&row))?
+        .pop()
+        .unwrap_or(Err(AppError::Internal("a row without an outcome".into())))
 }

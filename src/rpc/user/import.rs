@@ -3,14 +3,16 @@
 //! (`user_id`; later ids are allocated above them). Each row is
 //! all-or-nothing (see `model::imported`); the batch is not: a bad row is
 //! reported by its index and the others go on. Rows not reached before the
-//! deadline are reported with -32001 and can be sent again.
+//! deadline are reported with -32001, rows refused by a full hashing lane
+//! with -32002 (the whole call, when none could be done): both can be sent
+//! again.
 
 use serde_json::{json, Map, Value};
 
-use crate::domain::{Email, PasswordPolicy, ProfilePatch, Role, UserState, Username};
+use crate::domain::{Email, ProfilePatch, Role, UserState, Username};
 use crate::error::AppError;
 use crate::model::idempotency;
-use crate::model::imported::{self, Row};
+use crate::model::imported::{self, Row, Secret};
 use crate::model::password as pw;
 use crate::rpc::Params;
 use crate::services::Ctx;
@@ -85,31 +87,23 @@ fn parse_row(ctx: &Ctx, raw: &Value) -> Result<Row, AppError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(ProfilePatch::parse(v, "profile")?),
     };
-    let hash = match (text(row, "password")?, text(row, "password_hash")?) {
+    let secret = match (text(row, "password")?, text(row, "password_hash")?) {
         (Some(_), Some(_)) => {
             return Err(AppError::invalid("password_hash", "give_password_or_hash"))
         }
         (None, None) => return Err(AppError::invalid("password", "missing")),
-        (None, Some(h)) => pw::acceptable_hash(h, ctx.config().auth.bcrypt_cost)?.to_string(),
-        (Some(plain), None) => {
-            let policy = PasswordPolicy {
-                min_score: ctx.config().auth.password_min_score,
-            };
-            let password = policy.check(
-                plain.to_string(),
-                "password",
-                username.as_str(),
-                email.as_ref().map(Email::as_str),
-            )?;
-            pw::hash(ctx, pw::reserve(ctx)?, &password)?
+        (None, Some(h)) => {
+            Secret::Hash(pw::acceptable_hash(h, ctx.config().auth.bcrypt_cost)?.to_string())
         }
+        // Checked against the policy on the hashing lane (model::imported).
+        (Some(plain), None) => Secret::Plain(plain.to_string()),
     };
     Ok(Row {
         id,
         username,
         email,
         email_verified,
-        hash,
+        secret,
         state,
         roles,
         profile,
@@ -121,28 +115,35 @@ pub fn import(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     if rows.len() > MAX_ROWS {
         return Err(AppError::invalid("users", "too_many"));
     }
-    // Rows commit one by one: the answer is kept after the last, so a
-    // repeat after a crash mid-batch does the rows again (those done
+    // The rows commit together, and the answer is kept after them: a
+    // repeat after a crash in between does the rows again (those done
     // already are reported as conflicts).
     let key = idempotency::Key::of("user.import", p.all())?;
     if let Some(answer) = idempotency::recall(ctx, key.as_ref())? {
         return Ok(answer);
     }
-    let answer = import_rows(ctx, rows);
+    let answer = import_rows(ctx, rows)?;
     if let Some(key) = &key {
         idempotency::remember(ctx, key, &answer)?;
     }
     Ok(answer)
 }
 
-fn import_rows(ctx: &Ctx, rows: &[Value]) -> Value {
+fn import_rows(ctx: &Ctx, rows: &[Value]) -> Result<Value, AppError> {
+    let mut valid = Vec::with_capacity(rows.len());
+    let parsed: Vec<Result<(), AppError>> = rows
+        .iter()
+        .map(|raw| parse_row(ctx, raw).map(|row| valid.push(row)))
+        .collect();
+    let mut stored = imported::import(ctx, &valid)?.into_iter();
     let mut imported = 0;
     let mut errors = Vec::new();
-    for (index, raw) in rows.iter().enumerate() {
-        let result = ctx
-            .check_deadline()
-            .and_then(|()| parse_row(ctx, raw))
-            .and_then(|row| imported::store(ctx, &row));
+    for (index, row) in parsed.into_iter().enumerate() {
+        let result = row.and_then(|()| {
+            stored
+                .next()
+                .unwrap_or(Err(AppError::Internal("a row without an outcome".into())))
+        });
         match result {
             Ok(_) => imported += 1,
             Err(e) => {
@@ -161,5 +162,5 @@ fn import_rows(ctx: &Ctx, rows: &[Value]) -> Value {
             }
         }
     }
-    json!({"imported": imported, "errors": errors})
+    Ok(json!({"imported": imported, "errors": errors}))
 }

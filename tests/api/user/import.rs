@@ -12,6 +12,8 @@ fn can_log_in(app: &TestApp, username: &str) -> Value {
     )
 }
 
+use std::time::Duration;
+
 fn count_users(app: &TestApp) -> i64 {
     app.pg()
         .query_one("SELECT count(*) FROM users", &[])
@@ -395,4 +397,110 @@ fn an_imported_row_may_bring_a_verified_email_and_rows_without_it_are_unverified
         let user = app.ok("user.find", json!({ "username": name }));
         assert_eq!(user["email_verified"], verified, "{name}");
     }
+}
+
+/// A batch is stored in a few statements (issue 27: 5,000 rows a second is
+/// the migration's pace), and each row still is all-or-nothing: every
+/// account stored has its roles and its one `user.created` event, and the
+/// rows refused have neither.
+#[test]
+fn a_batch_stores_each_account_with_its_roles_and_one_event_and_nothing_for_refused_rows() {
+    let app = spawn_app();
+    register_with_email(&app, "taken");
+    let h = password_hash();
+    let mut rows: Vec<Value> = (0..300)
+        .map(|i| json!({"username": format!("b{i:03}"), "password_hash": h, "roles": ["editor"]}))
+        .collect();
+    rows.push(json!({"username": "taken", "password_hash": h, "roles": ["editor"]}));
+    rows.push(json!({"username": "b000", "password_hash": h, "roles": ["editor"]}));
+    rows.push(json!({"user_id": 900_000, "username": "kept", "password_hash": h}));
+    let r = app.ok("user.import", json!({ "users": rows }));
+    assert_eq!(
+        r,
+        json!({"imported": 301, "errors": [
+            {"index": 300, "code": -32010, "field": "username"},
+            {"index": 301, "code": -32010, "field": "username"},
+        ]})
+    );
+    let count = |sql: &str| -> i64 { app.pg().query_one(sql, &[]).unwrap().get(0) };
+    assert_eq!(count("SELECT count(*) FROM users"), 302);
+    assert_eq!(
+        count("SELECT count(*) FROM user_roles WHERE role = 'editor'"),
+        300
+    );
+    assert_eq!(
+        count(
+            "SELECT count(*) FROM account_events e JOIN users u ON u.id = e.user_id \
+             WHERE e.type = 'user.created' AND u.username <> 'taken'"
+        ),
+        301,
+        "one user.created per stored row"
+    );
+    assert_eq!(
+        count("SELECT count(DISTINCT user_id) FROM account_events WHERE type = 'user.created'"),
+        302
+    );
+    assert_eq!(get(&app, 900_000)["username"], "kept");
+    // Ids drawn for the batch are new ones, above the kept id.
+    let next = app.register("after");
+    assert!(next > 900_000, "{next}");
+    assert_eq!(get(&app, 900_000)["roles"], json!([]));
+}
+
+/// Issue 27: one-row imports with a password in a tight loop (the old
+/// service's load test) found the lane full and each answer said so inside
+/// a successful result, at once, so the loop never slowed down and its
+/// refusals took the CPU the lane needed. A call none of whose rows could
+/// be hashed is now refused as a whole with -32002 (paced like a refused
+/// login in a storm); nothing is stored.
+#[test]
+fn an_import_whose_passwords_find_the_lane_full_is_refused_as_a_whole() {
+    let app = spawn_with(Options {
+        ini: "[SERVER]\nREQUEST_TIMEOUT_MS = 20000\n\
+              [AUTH]\nBCRYPT_COST = 10\nHASH_WORKERS = 1\nHASH_QUEUE_DEPTH = 0\n"
+            .into(),
+        ..Options::default()
+    });
+    // A hash of cost 12 made from a cheap one: its check holds the only
+    // place on the lane for a while (seconds in a debug build).
+    let slow = bcrypt::hash(PASSWORD, 4)
+        .unwrap()
+        .replacen("$04$", "$12$", 1);
+    let imported = app.ok(
+        "user.import",
+        json!({"users": [{"username": "slow", "password_hash": slow}]}),
+    );
+    assert_eq!(imported["imported"], 1, "{imported}");
+    std::thread::scope(|s| {
+        let holder = s.spawn(|| {
+            app.rpc(
+                "auth.login",
+                json!({"username": "slow", "password": "wrong-password-123"}),
+            )
+        });
+        let mut refused = None;
+        // Until the login holds the lane's place, an import may get it.
+        app.eventually(Duration::from_secs(15), || {
+            if app.metric("profiteer_hash_queue_depth") < 1.0 {
+                return false;
+            }
+            let r = app.rpc(
+                "user.import",
+                json!({"users": [{"user_id": 4242, "username": "flood", "password": PASSWORD}]}),
+            );
+            let full = r["error"]["code"] == -32002;
+            refused = Some(r);
+            full
+        });
+        let r = refused.expect("the login never held the lane");
+        assert_eq!(r["error"]["code"], -32002, "{r}");
+        assert!(r.get("result").is_none(), "{r}");
+        holder.join().unwrap();
+    });
+    let stored: i64 = app
+        .pg()
+        .query_one("SELECT count(*) FROM users WHERE username = 'flood'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0);
 }
