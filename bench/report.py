@@ -303,6 +303,8 @@ def shares(name):
         return "bcrypt", paired(name, "bcrypt_bound", "ok_rps", "rps"), f"{med(name, 'ok_rps'):,.1f} ok/s"
     if name == "bcrypt_bound":
         return "bcrypt", [x / bound for x in values(name)], f"{bound:,.1f}/s"
+    if name == "ceiling":
+        return "ceiling", [x / med(name) for x in values(name)], f"{med(name):,.0f}/s"
     if name == "import_hashes":
         return ("target", [x / IMPORT_TARGET for x in values(name, "units_rps")],
                 f"{med(name, 'units_rps'):,.0f} rows/s")
