@@ -61,7 +61,7 @@ def _spread_bar(x0, y, to_x, med, lo, hi, colors):
 def svg(title, bars, checks, skipped=0):
     """bars: [{name, conns, runs, kind ("ceiling" | "bcrypt" | "target" |
     None), share: (median, min, max) or None, rate (text), p99: (median,
-    min, max)}]; checks: [(label, "PASS" | "FAIL" | "SKIP", detail)];
+    min, max) or None (no run answered)}]; checks: [(label, "PASS" | "FAIL" | "SKIP", detail)];
     skipped: how many targets were not judged (not listed)."""
     rate_x = LABEL_W
     p99_x = LABEL_W + RATE_W + GAP
@@ -104,6 +104,9 @@ def svg(title, bars, checks, skipped=0):
             out.append(_text(share_x(hi) + 4, y + 15, f"{b['rate']}  {med:.0%}{spread}", 11))
         else:
             out.append(_text(rate_x + 4, y + 15, f"{b['rate']}  (no reference)", 11, fill="#666"))
+        if b["p99"] is None:
+            out.append(_text(p99_x + 4, y + 15, "no answer", 11, fill="#666"))
+            continue
         med, lo, hi = b["p99"]
         out += _spread_bar(p99_x, y, p99_at, med, lo, hi, COLORS["p99"])
         spread = f" [{lo:.1f}-{hi:.1f}]" if b["runs"] > 1 else ""

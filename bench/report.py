@@ -56,8 +56,9 @@ for line in open(results_path):
         "rps": res["requests"] / secs,
         "ok_rps": (res["requests"] - res["rpc_errors"]) / secs,
         "units_rps": res.get("units", 0) / secs,
-        "p50": res["p50_us"] / 1000,
-        "p99": res["p99_us"] / 1000,
+        # A run with no answer has no latency (wrk prints 0): left out.
+        "p50": res["p50_us"] / 1000 if res["requests"] else None,
+        "p99": res["p99_us"] / 1000 if res["requests"] else None,
         "errors": res["rpc_errors"] + res["socket_errors"],
         "shed": res["shed"],
     })
@@ -73,7 +74,7 @@ def median(vals):
 
 
 def values(name, key="rps"):
-    return [r[key] for r in runs.get(name, [])]
+    return [r[key] for r in runs.get(name, []) if r[key] is not None]
 
 
 def med(name, key="rps"):
@@ -327,7 +328,7 @@ if chart_path:
             "kind": s[0] if s and s[1] else None,
             "share": (median(s[1]), min(s[1]), max(s[1])) if s and s[1] else None,
             "rate": s[2] if s else f"{med(name):,.0f}/s",
-            "p99": (median(p99), min(p99), max(p99)),
+            "p99": (median(p99), min(p99), max(p99)) if p99 else None,
         })
     title = (f"profiteer bench/run: {machine}; {users} users; wrk -t2 -c{conns} -d{duration}s, "
              f"{reps} interleaved rounds; ceiling {med('ceiling'):.0f}/s, bcrypt bound {bound:.1f}/s (medians)")
