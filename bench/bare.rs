@@ -8,7 +8,13 @@
 //!   PostgreSQL, then the profile find in MongoDB, for one id (each id at
 //!   most once, as `bench/lua/user_get.lua` with `BENCH_UNCACHED=1`);
 //! - `pg`: what a missed `auth.introspect` asks PostgreSQL: the token lookup,
-//!   for well-formed tokens that exist nowhere.
+//!   for well-formed tokens that exist nowhere;
+//! - `bcrypt`: the bcrypt bound, what the hashing lane can finish: THREADS
+//!   threads (the service's `HASH_WORKERS`) verifying `BENCH_PASSWORD`
+//!   against its hash at the config's `BCRYPT_COST`, counted as wrk counts
+//!   answers: only the verifications finished inside the SECONDS window,
+//!   from an idle start (a login or create flood starts with an idle lane
+//!   and loses the same unfinished tail). FIRST and LAST are not used.
 //!
 //! `cargo run --release --example bare -- CONFIG MODE SECONDS THREADS FIRST LAST`
 
@@ -34,17 +40,21 @@ enum Mode {
 fn main() {
     let a: Vec<String> = std::env::args().collect();
     if a.len() != 7 {
-        fail("usage", "bare CONFIG pair|pg SECONDS THREADS FIRST LAST");
+        fail(
+            "usage",
+            "bare CONFIG pair|pg|bcrypt SECONDS THREADS FIRST LAST",
+        );
     }
     let config = profiteer::Config::load(std::path::Path::new(&a[1]))
         .unwrap_or_else(|e| fail("config", e.0));
+    let seconds: u64 = a[3].parse().unwrap_or_else(|e| fail("SECONDS", e));
+    let threads: usize = a[4].parse().unwrap_or_else(|e| fail("THREADS", e));
     let mode = match a[2].as_str() {
         "pair" => Mode::Pair,
         "pg" => Mode::Pg,
-        other => fail("MODE", format!("{other}: expected pair or pg")),
+        "bcrypt" => return bcrypt_bound(config.auth.bcrypt_cost, seconds, threads),
+        other => fail("MODE", format!("{other}: expected pair, pg or bcrypt")),
     };
-    let seconds: u64 = a[3].parse().unwrap_or_else(|e| fail("SECONDS", e));
-    let threads: usize = a[4].parse().unwrap_or_else(|e| fail("THREADS", e));
     let first: i64 = a[5].parse().unwrap_or_else(|e| fail("FIRST", e));
     let last: i64 = a[6].parse().unwrap_or_else(|e| fail("LAST", e));
 
@@ -105,7 +115,11 @@ fn main() {
     for h in handles {
         lat.extend(h.join().unwrap_or_default());
     }
-    let elapsed = start.elapsed();
+    print_result(lat, start.elapsed(), errors.load(Ordering::Relaxed));
+}
+
+/// The `RESULT` line of `bench/lua/common.lua`, from per-call latencies (us).
+fn print_result(mut lat: Vec<u32>, elapsed: Duration, errors: u64) {
     lat.sort_unstable();
     let pct = |p: f64| -> u32 {
         if lat.is_empty() {
@@ -119,8 +133,48 @@ fn main() {
         elapsed.as_micros(),
         pct(0.50),
         pct(0.99),
-        errors.load(Ordering::Relaxed)
+        errors
     );
+}
+
+/// The bcrypt bound (`bcrypt` mode): verifications finished inside the
+/// window by `threads` threads, all started at once, as a flood's first
+/// jobs start on an idle lane; one still running at the end is not counted,
+/// as wrk does not count an answer after its window.
+fn bcrypt_bound(cost: u32, seconds: u64, threads: usize) {
+    let password =
+        std::env::var("BENCH_PASSWORD").unwrap_or_else(|_| "bench-Passw0rd-correct-horse".into());
+    let hash = bcrypt::hash(&password, cost).unwrap_or_else(|e| fail("bcrypt", e));
+    let (password, hash) = (Arc::new(password), Arc::new(hash));
+    let errors = Arc::new(AtomicU64::new(0));
+    let window = Duration::from_secs(seconds);
+    let start = Instant::now();
+    let stop = start + window;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (password, hash, errors) = (password.clone(), hash.clone(), errors.clone());
+            std::thread::spawn(move || {
+                let mut lat: Vec<u32> = Vec::new();
+                loop {
+                    let begun = Instant::now();
+                    let ok = bcrypt::verify(password.as_str(), &hash).unwrap_or(false);
+                    let done = Instant::now();
+                    if done > stop {
+                        return lat;
+                    }
+                    if !ok {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    lat.push((done - begun).as_micros().min(u32::MAX as u128) as u32);
+                }
+            })
+        })
+        .collect();
+    let mut lat: Vec<u32> = Vec::new();
+    for h in handles {
+        lat.extend(h.join().unwrap_or_default());
+    }
+    print_result(lat, window, errors.load(Ordering::Relaxed));
 }
 
 /// The account query, then the profile find: an uncached `user.get`'s two

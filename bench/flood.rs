@@ -1,8 +1,13 @@
-//! A paced login flood that records latency per outcome, which wrk cannot:
-//! it shows how fast excess logins are shed (-32002) while the hashing lane
-//! is full. Prints one JSON line.
+//! A paced login (or account creation) flood that records latency per
+//! outcome, which wrk cannot: it shows how fast excess calls are shed
+//! (-32002) while the hashing lane is full. Prints one JSON line.
 //!
-//! `cargo run --release --example flood -- ADDR RATE_PER_S SECONDS CONNECTIONS USERS PASSWORD`
+//! `cargo run --release --example flood -- ADDR RATE_PER_S SECONDS CONNECTIONS USERS PASSWORD [MODE [TAG]]`
+//!
+//! MODE `login` (the default): `auth.login` of `bench_0` .. `bench_{USERS-1}`;
+//! `register`: `auth.register` of fresh usernames `f{TAG}_{n}` (TAG tells
+//! one run's names from another's; USERS is not used), an `ok` being an
+//! answer with a `user_id`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -39,16 +44,33 @@ fn main() {
     let conns: usize = a.get(4).and_then(|v| v.parse().ok()).unwrap_or(16);
     let users: usize = a.get(5).and_then(|v| v.parse().ok()).unwrap_or(1000);
     let password = a.get(6).cloned().unwrap_or_default();
+    let register = match a.get(7).map(String::as_str) {
+        None | Some("login") => false,
+        Some("register") => true,
+        Some(other) => {
+            eprintln!("flood: MODE {other}: expected login or register");
+            std::process::exit(2)
+        }
+    };
+    let tag = a.get(8).cloned().unwrap_or_default();
+    let success = if register {
+        "\"user_id\""
+    } else {
+        "\"access_token\""
+    };
     let interval = Duration::from_secs_f64(conns as f64 / rate);
     let end = Instant::now() + Duration::from_secs(secs);
     let threads: Vec<_> = (0..conns)
         .map(|t| {
-            let (addr, password) = (addr.clone(), password.clone());
+            let (addr, password, tag) = (addr.clone(), password.clone(), tag.clone());
             std::thread::spawn(move || {
                 let mut out: Vec<(String, f64)> = Vec::new();
                 let mut next = Instant::now() + interval.mul_f64(t as f64 / conns as f64);
                 let mut i = t;
-                while Instant::now() < end {
+                // A slot past the end is not slept for: with few calls a
+                // second over many connections, a thread's next slot can lie
+                // seconds beyond a short run.
+                while next < end {
                     let now = Instant::now();
                     if next > now {
                         std::thread::sleep(next - now);
@@ -56,11 +78,17 @@ fn main() {
                     // Open loop, without catch-up: a thread held by a slow
                     // login skips the slots it missed instead of bursting.
                     next = (next + interval).max(Instant::now());
-                    let body = format!(
-                        r#"{{"jsonrpc":"2.0","method":"auth.login","params":{{"username":"bench_{}","password":"{}"}},"id":1}}"#,
-                        i % users,
-                        password
-                    );
+                    let body = if register {
+                        format!(
+                            r#"{{"jsonrpc":"2.0","method":"auth.register","params":{{"username":"f{tag}_{i}","password":"{password}"}},"id":1}}"#
+                        )
+                    } else {
+                        format!(
+                            r#"{{"jsonrpc":"2.0","method":"auth.login","params":{{"username":"bench_{}","password":"{}"}},"id":1}}"#,
+                            i % users,
+                            password
+                        )
+                    };
                     i += conns;
                     let started = Instant::now();
                     let outcome = match TcpStream::connect(&addr) {
@@ -73,7 +101,7 @@ fn main() {
                             let mut resp = String::new();
                             let _ = s.write_all(req.as_bytes());
                             let _ = s.read_to_string(&mut resp);
-                            if resp.contains("\"access_token\"") {
+                            if resp.contains(success) {
                                 "ok".into()
                             } else if resp.contains("-32002") {
                                 "shed".into()
@@ -112,7 +140,8 @@ fn main() {
         .map(|(o, n)| format!("{:?}:{n}", o))
         .collect();
     println!(
-        r#"{{"sent":{},"seconds":{secs},"ok":{},"shed":{},"other":{others},"other_by":{{{}}},"ok_p50_ms":{:.2},"ok_p99_ms":{:.2},"shed_p50_ms":{:.2},"shed_p99_ms":{:.2}}}"#,
+        r#"{{"mode":"{}","sent":{},"seconds":{secs},"ok":{},"shed":{},"other":{others},"other_by":{{{}}},"ok_p50_ms":{:.2},"ok_p99_ms":{:.2},"shed_p50_ms":{:.2},"shed_p99_ms":{:.2}}}"#,
+        if register { "register" } else { "login" },
         all.len(),
         ok.len(),
         shed.len(),

@@ -2,7 +2,8 @@
 //! with one bcrypt hash of a known password, every one an `editor`), a
 //! profile each in MongoDB, and access tokens for the first accounts
 //! (written to a file, one per line, stored as SHA-256 like the service's).
-//! Prints the first and last id and one bcrypt verification's time in ms.
+//! Prints the first and last id, one bcrypt verification's time in ms and
+//! the accounts' bcrypt hash (for `bench/lua/import_hashes.lua`'s rows).
 //!
 //! `cargo run --release --example seed -- PG_URI MONGO_URI USERS TOKENS COST PASSWORD OUT_TOKENS`
 
@@ -109,7 +110,7 @@ fn main() {
         .collect();
     times.sort_by(f64::total_cmp);
     println!(
-        "{} {} {:.1}",
+        "{} {} {:.1} {hash}",
         ids.first().copied().unwrap_or(0),
         ids.last().copied().unwrap_or(0),
         times[2]

@@ -1,9 +1,12 @@
 -- Shared by every benchmark script: counts answers that are not a JSON-RPC
 -- success (HTTP status other than 200/204, or an "error" member), and prints
--- one machine-readable RESULT line for bench/report.py.
+-- one machine-readable RESULT line for bench/report.py. A script that
+-- counts something besides calls (rows imported) adds it to `units`; the
+-- RESULT line then carries their sum.
 local threads = {}
 rpc_errors = 0
 shed = 0
+units = 0
 
 function setup(thread)
   thread:set("thread_index", #threads)
@@ -18,16 +21,17 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local errs, shed_total = 0, 0
+  local errs, shed_total, units_total = 0, 0, 0
   for _, t in ipairs(threads) do
     errs = errs + (t:get("rpc_errors") or 0)
     shed_total = shed_total + (t:get("shed") or 0)
+    units_total = units_total + (t:get("units") or 0)
   end
   local e = summary.errors
   io.write(string.format(
-    'RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"socket_errors":%d,"rpc_errors":%d,"shed":%d}\n',
+    'RESULT {"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"socket_errors":%d,"rpc_errors":%d,"shed":%d,"units":%d}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, errs, shed_total))
+    e.connect + e.read + e.write + e.timeout, errs, shed_total, units_total))
 end
 
 -- A JSON-RPC POST request string.
