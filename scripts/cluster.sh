@@ -11,7 +11,8 @@
 #   57017 the MongoDB-compatible server (scripts/mongo.sh)
 #
 # PROFITEER_CLUSTER_BASE (default 57000) moves every port by the same
-# amount (its last three digits as above: 57080 is BASE+80).
+# amount (57080 is BASE+80, and so on); another base is another cluster,
+# under .run/cluster-BASE/.
 #
 #   scripts/cluster.sh [start]   start what is not running (safe to repeat)
 #   scripts/cluster.sh stop      stop everything it started (data is kept)
@@ -28,8 +29,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-RUN="$ROOT/.run/cluster"
 BASE=${PROFITEER_CLUSTER_BASE:-57000}
+# Another base is another cluster, with its own data.
+RUN="$ROOT/.run/cluster"
+[ "$BASE" = 57000 ] || RUN="$ROOT/.run/cluster-$BASE"
 LB_PORT=$((BASE + 80))
 APP_PORTS=($((BASE + 81)) $((BASE + 82)))
 PG_PRIMARY=$((BASE + 432))
@@ -37,7 +40,7 @@ PG_STANDBY=$((BASE + 433))
 REDIS_PORTS=($((BASE + 1)) $((BASE + 2)) $((BASE + 3)))
 MONGO_PORT=$((BASE + 17))
 # Outside the checkout: the postgres user cannot enter one under /root.
-PG_HOME="/var/tmp/profiteer-cluster-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+PG_HOME="/var/tmp/profiteer-cluster-$(printf '%s:%s' "$ROOT" "$BASE" | sha256sum | cut -c1-12)"
 
 say() { echo "cluster: $*" >&2; }
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -66,7 +69,7 @@ http_status() {
 start_pg() {
   [ -n "$(pg_bin)" ] || apt_install postgresql
   local bin; bin=$(pg_bin)
-  mkdir -p "$PG_HOME" "$RUN" && chmod 755 "$PG_HOME"
+  mkdir -p "$RUN" && install -d -o postgres -m 755 "$PG_HOME"
   ln -sfn "$PG_HOME" "$RUN/pg"
   if [ ! -f "$PG_HOME/primary/PG_VERSION" ]; then
     say "creating the PostgreSQL primary in $PG_HOME/primary"

@@ -16,4 +16,7 @@ cargo test --lib --bins --tests "$@"
 # The HTTP server's own unit tests (crates/profiteer-http, not a workspace member).
 if [ $# -eq 0 ]; then
   cargo test --manifest-path crates/profiteer-http/Cargo.toml --lib --target-dir target/tiny_http
+  # The whole scale-out layout of scripts/cluster.sh, once, with the binary
+  # just tested.
+  PROFITEER_BIN="$PWD/target/debug/profiteer" scripts/test-cluster.sh
 fi
