@@ -54,7 +54,7 @@ apt_install() {
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
-pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+pg_bin() { find /usr/lib/postgresql -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -1; }
 as_postgres() { su postgres -c "$1"; }
 
 # An HTTP GET on 127.0.0.1:$1 path $2: the status code (no curl needed).
@@ -224,7 +224,7 @@ stop() {
   scripts/mongo.sh stop "$RUN/mongo"
   local p
   for p in "${REDIS_PORTS[@]}"; do
-    port_open "$p" && redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true
+    if port_open "$p"; then redis-cli -p "$p" shutdown nosave >/dev/null 2>&1 || true; fi
   done
   local bin; bin=$(pg_bin)
   for node in standby primary; do

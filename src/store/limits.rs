@@ -3,7 +3,7 @@
 //! concurrent guess, and every counter gets its TTL in the same step that
 //! creates it (no counter is ever left without one). Scripts run by
 //! EVALSHA; after a Redis restart or `SCRIPT FLUSH` (NOSCRIPT) they are
-//! sent again with EVAL.
+//! sent again with EVAL (in a cluster always with EVAL: see `Script::eval`).
 //!
 //! In a Redis Cluster one script may only touch keys of one slot, and the
 //! counters of one login (the (login, ip) pair, the ip, the login) are in
@@ -104,35 +104,35 @@ impl Script {
         }
     }
 
-    /// The script's SHA-1, asked of Redis once. In a cluster SCRIPT LOAD
-    /// goes to every master, so with one of them down it fails: the script
-    /// is then sent whole (EVAL goes to the keys' master only).
-    fn load(&self, c: &mut dyn ConnectionLike) -> Option<String> {
-        if let Some(sha) = self.sha() {
-            return Some(sha);
-        }
-        let sha: String = redis::cmd("SCRIPT")
-            .arg("LOAD")
-            .arg(self.source)
-            .query(c)
-            .ok()?;
-        self.remember(sha.clone());
-        Some(sha)
-    }
-
+    /// Runs the script: by EVALSHA on one server (its SHA-1 asked of Redis
+    /// once, with SCRIPT LOAD); whole, by EVAL, in a cluster, where SCRIPT
+    /// LOAD goes to every master and fails while one of them is down, even
+    /// for keys the others hold (Redis keeps the compiled script either way).
     fn eval<T: FromRedisValue>(
         &self,
         c: &mut dyn ConnectionLike,
+        cluster: bool,
         keys: &[String],
         args: &[String],
     ) -> RedisResult<T> {
-        let Some(sha) = self.load(c) else {
-            return redis::cmd("EVAL")
+        let whole = || {
+            redis::cmd("EVAL")
                 .arg(self.source)
                 .arg(keys.len())
                 .arg(keys)
                 .arg(args)
-                .query(c);
+                .clone()
+        };
+        if cluster {
+            return whole().query(c);
+        }
+        let sha = match self.sha() {
+            Some(sha) => sha,
+            None => {
+                let sha: String = redis::cmd("SCRIPT").arg("LOAD").arg(self.source).query(c)?;
+                self.remember(sha.clone());
+                sha
+            }
         };
         let by_sha = redis::cmd("EVALSHA")
             .arg(&sha)
@@ -141,12 +141,7 @@ impl Script {
             .arg(args)
             .query(c);
         match by_sha {
-            Err(e) if e.code() == Some("NOSCRIPT") => redis::cmd("EVAL")
-                .arg(self.source)
-                .arg(keys.len())
-                .arg(keys)
-                .arg(args)
-                .query(c),
+            Err(e) if e.code() == Some("NOSCRIPT") => whole().query(c),
             other => other,
         }
     }
@@ -219,7 +214,8 @@ fn admit_together(
         let exempt = known.is_some() && c.exempt_if_known;
         args.push(if exempt { "1" } else { "0" }.to_string());
     }
-    let wait: i64 = redis.run(|c| ADMIT_SCRIPT.eval(c, &keys, &args))?;
+    let cluster = redis.is_cluster();
+    let wait: i64 = redis.run(|c| ADMIT_SCRIPT.eval(c, cluster, &keys, &args))?;
     Ok((wait > 0).then_some(wait as u64))
 }
 
@@ -270,5 +266,10 @@ fn succeeded_together(redis: &Redis, s: &Success) -> Result<(), StoreError> {
         return Ok(());
     }
     let args = [ttl.to_string(), usize::from(s.clear.is_some()).to_string()];
-    redis.run(|c| SUCCEEDED_SCRIPT.eval::<i64>(c, &keys, &args).map(|_| ()))
+    let cluster = redis.is_cluster();
+    redis.run(|c| {
+        SUCCEEDED_SCRIPT
+            .eval::<i64>(c, cluster, &keys, &args)
+            .map(|_| ())
+    })
 }
