@@ -3,16 +3,17 @@
 # under .run/cluster/ (PostgreSQL's data under /var/tmp, linked from there):
 #
 #   port  what
-#   57080 HAProxy (deploy/haproxy.cfg as it is) -> the two instances below
-#   57081 profiteer instance 1     57082 profiteer instance 2
-#   57432 PostgreSQL primary       57433 PostgreSQL streaming standby
+#   17080 HAProxy (deploy/haproxy.cfg as it is) -> the two instances below
+#   17081 profiteer instance 1     17082 profiteer instance 2
+#   17432 PostgreSQL primary       17433 PostgreSQL streaming standby
 #                                        (pg_basebackup -R of the primary)
-#   57001 57002 57003  Redis Cluster, three masters, no replicas
-#   57017 the MongoDB-compatible server (scripts/mongo.sh)
+#   17001 17002 17003  Redis Cluster, three masters, no replicas
+#   17017 the MongoDB-compatible server (scripts/mongo.sh)
 #
-# PROFITEER_CLUSTER_BASE (default 57000) moves every port by the same
-# amount (57080 is BASE+80, and so on); another base is another cluster,
-# under .run/cluster-BASE/.
+# PROFITEER_CLUSTER_BASE (default 17000) moves every port by the same
+# amount (17080 is BASE+80, and so on); another base is another cluster,
+# under .run/cluster-BASE/. Keep them below 32768: above, in Linux's
+# ephemeral range, any outgoing connection may hold a port for a while.
 #
 #   scripts/cluster.sh [start]   start what is not running (safe to repeat)
 #   scripts/cluster.sh stop      stop everything it started (data is kept)
@@ -29,10 +30,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BASE=${PROFITEER_CLUSTER_BASE:-57000}
+BASE=${PROFITEER_CLUSTER_BASE:-17000}
 # Another base is another cluster, with its own data.
 RUN="$ROOT/.run/cluster"
-[ "$BASE" = 57000 ] || RUN="$ROOT/.run/cluster-$BASE"
+[ "$BASE" = 17000 ] || RUN="$ROOT/.run/cluster-$BASE"
 LB_PORT=$((BASE + 80))
 APP_PORTS=($((BASE + 81)) $((BASE + 82)))
 PG_PRIMARY=$((BASE + 432))

@@ -3,14 +3,19 @@
 # through HAProxy, see the account on the primary and on the standby, stop,
 # check nothing it started still listens, and remove its data. Called by
 # scripts/test.sh.
-# Uses its own ports (PROFITEER_CLUSTER_BASE, default 47000 here) so a
+# Uses its own ports (PROFITEER_CLUSTER_BASE, default 18000 here) so a
 # cluster you run by hand on the default ports is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export PROFITEER_CLUSTER_BASE=${PROFITEER_CLUSTER_BASE:-47000}
+export PROFITEER_CLUSTER_BASE=${PROFITEER_CLUSTER_BASE:-18000}
 base=$PROFITEER_CLUSTER_BASE
+# The instances take any key from the environment: a cheap bcrypt for a
+# debug build on a busy machine (cost 12 takes seconds there), no drain.
+export PROFITEER_AUTH__BCRYPT_COST=4 PROFITEER_SERVER__DRAIN_S=0
 lb=$((base + 80))
-fail() { echo "test-cluster: FAIL: $*" >&2; scripts/cluster.sh stop || true; exit 1; }
+fail() { echo "test-cluster: FAIL: $*" >&2; exit 1; }
+# Whatever happens, nothing is left running or on disk.
+trap 'scripts/cluster.sh clean >/dev/null 2>&1 || true' EXIT
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # One JSON-RPC call through the balancer: the answer's body.
@@ -46,5 +51,4 @@ for p in $lb $((base + 81)) $((base + 82)) $((base + 432)) $((base + 433)) \
     $((base + 1)) $((base + 2)) $((base + 3)) $((base + 17)); do
   port_open "$p" && fail "port $p still open after stop"
 done
-scripts/cluster.sh clean
 echo "test-cluster: ok" >&2
