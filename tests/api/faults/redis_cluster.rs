@@ -3,6 +3,8 @@
 //! lost costs no error (each instance limits on its own meanwhile), and the
 //! cluster is used again once it answers, without a restart.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -64,6 +66,38 @@ fn a_redis_cluster_shares_login_limits_survives_a_lost_master_and_is_used_again(
     a.register("rc_carol");
     let ip = "10.4.5.6";
     let master = cluster.owner(&pair_key(&a, "rc_bob", ip));
+    // Logins on both instances throughout the loss: each answers what a
+    // login answers (a wrong password, a limit, a session), never -32000.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::<Value>::new()));
+    let load: Vec<_> = [a.addr, b.addr]
+        .into_iter()
+        .enumerate()
+        .map(|(n, addr)| {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Acquire) {
+                    let params = if i % 2 == 0 {
+                        json!({"username": "rc_carol", "password": PASSWORD, "ip": "10.50.0.1"})
+                    } else {
+                        json!({"username": format!("rc_load{n}_{i}"), "password": "x-wrong-9",
+                               "ip": format!("10.60.{n}.{}", i % 250)})
+                    };
+                    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "auth.login",
+                                      "params": params});
+                    let head = format!(
+                        "POST /rpc HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+                         Content-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.to_string().len()
+                    );
+                    let r = http(addr, &head, body.to_string().as_bytes()).json();
+                    seen.lock().unwrap().push(r);
+                    i += 1;
+                }
+            })
+        })
+        .collect();
     cluster.down(master);
     for app in [&a, &b] {
         assert_eq!(wrong_login(app, "rc_bob", ip), -32011);
@@ -76,6 +110,28 @@ fn a_redis_cluster_shares_login_limits_survives_a_lost_master_and_is_used_again(
         assert!(ok["access_token"].is_string(), "{ok}");
         assert_eq!(limiter(app), "local");
     }
+    let loaded = a.eventually(Duration::from_secs(60), || seen.lock().unwrap().len() >= 20);
+    assert!(loaded, "the login load did not run");
+    stop.store(true, Ordering::Release);
+    for t in load {
+        t.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    let odd: Vec<&Value> = seen
+        .iter()
+        .filter(|r| {
+            let code = r["error"]["code"].as_i64();
+            !(r["result"]["access_token"].is_string()
+                || [Some(-32011), Some(-32029)].contains(&code))
+        })
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "{} of {} logins answered {:?}",
+        odd.len(),
+        seen.len(),
+        odd.first()
+    );
 
     // Back: the cluster is used again, by both, with no restart.
     cluster.up(master);
