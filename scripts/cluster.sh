@@ -18,6 +18,7 @@
 #   scripts/cluster.sh [start]   start what is not running (safe to repeat)
 #   scripts/cluster.sh stop      stop everything it started (data is kept)
 #   scripts/cluster.sh status    what runs, where
+#   scripts/cluster.sh failover  stop the primary (fast), promote the standby
 #   scripts/cluster.sh clean     stop, then remove all its data
 #
 # The instances' config is .run/cluster/config.ini: PG_URI names both
@@ -77,7 +78,11 @@ start_pg() {
     install -d -o postgres -m 700 "$PG_HOME/primary"
     as_postgres "$bin/initdb -D '$PG_HOME/primary' -A trust -U postgres" >/dev/null
   fi
-  if ! port_open "$PG_PRIMARY"; then
+  # After `failover` the standby is the primary: starting the old one too
+  # would make two (and the first host of PG_URI would take the writes).
+  if [ -f "$PG_HOME/standby/PG_VERSION" ] && [ ! -f "$PG_HOME/standby/standby.signal" ]; then
+    say "the standby was promoted: the old primary stays down (clean to start afresh)"
+  elif ! port_open "$PG_PRIMARY"; then
     as_postgres "$bin/pg_ctl -D '$PG_HOME/primary' -l '$PG_HOME/primary.log' -w \
       -o '-p $PG_PRIMARY -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null \
       || { tail -5 "$PG_HOME/primary.log" >&2; exit 1; }
@@ -93,7 +98,9 @@ start_pg() {
       -o '-p $PG_STANDBY -k /tmp -c listen_addresses=127.0.0.1' start" >/dev/null \
       || { tail -5 "$PG_HOME/standby.log" >&2; exit 1; }
   fi
-  local sql="psql -w -h 127.0.0.1 -p $PG_PRIMARY -U postgres -d postgres -qtAc"
+  local writable=$PG_PRIMARY
+  [ -f "$PG_HOME/standby/standby.signal" ] || writable=$PG_STANDBY
+  local sql="psql -w -h 127.0.0.1 -p $writable -U postgres -d postgres -qtAc"
   $sql "SELECT 1 FROM pg_database WHERE datname = 'profiteer'" | grep -q 1 \
     || $sql "CREATE DATABASE profiteer" >/dev/null
 }
@@ -258,6 +265,15 @@ status() {
     show "redis cluster master" "$p" "$line"
   done
   show "mongodb-compatible" "$MONGO_PORT" "$(state "$MONGO_PORT")"
+  echo "(PostgreSQL data: $PG_HOME; config: $RUN/config.ini)"
+}
+
+failover() {
+  local bin; bin=$(pg_bin)
+  say "stopping the primary ($PG_PRIMARY), promoting the standby ($PG_STANDBY)"
+  as_postgres "$bin/pg_ctl -D '$PG_HOME/primary' -m fast -w stop" >/dev/null
+  as_postgres "$bin/pg_ctl -D '$PG_HOME/standby' -w promote" >/dev/null
+  say "the old primary stays stopped: to use it again as a standby, clean and start afresh"
 }
 
 clean() {
@@ -270,6 +286,7 @@ case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  failover) failover ;;
   clean) clean ;;
-  *) echo "usage: $0 [start | stop | status | clean]" >&2; exit 2 ;;
+  *) echo "usage: $0 [start | stop | status | failover | clean]" >&2; exit 2 ;;
 esac
