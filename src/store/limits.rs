@@ -12,7 +12,8 @@
 //! so same slot). A refusal by a later counter gives the attempt back to
 //! the earlier ones. Each counter stays checked-and-counted atomically;
 //! between two of them a concurrent guess may see one attempt too many for
-//! a moment, which errs on refusing, never on admitting.
+//! a moment, which errs on refusing, never on admitting. A refusal's
+//! `retry_after` is the first full counter's (one server: the longest).
 
 use std::sync::Mutex;
 

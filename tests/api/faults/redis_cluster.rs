@@ -59,6 +59,23 @@ fn a_redis_cluster_shares_login_limits_survives_a_lost_master_and_is_used_again(
     );
     assert_eq!(wrong_login(&b, "rc_alice", ip), -32029);
     assert_eq!((limiter(&a), limiter(&b)), ("redis", "redis"));
+    // A login makes its address known: the marker is kept beside each of
+    // the three counters (in each one's slot), where their scripts look.
+    let home = "10.1.2.99";
+    b.ok(
+        "auth.login",
+        json!({"username": "rc_alice", "password": PASSWORD, "ip": home}),
+    );
+    let p = &a.prefix;
+    let known = format!("{p}rl:known:{{rc_alice|{home}}}");
+    for counter in [
+        format!("{p}rl:pair:{{rc_alice|{home}}}"),
+        format!("{p}rl:ip:{{{home}}}"),
+        format!("{p}rl:login:{{rc_alice}}"),
+    ] {
+        let copy = format!("{counter}|{known}");
+        assert_eq!(cluster.get(&copy).as_deref(), Some("1"), "{copy}");
+    }
 
     // The master that holds bob's pair counter dies: no -32000 on either
     // instance, and each goes on limiting on its own.
