@@ -16,4 +16,11 @@ cargo test --lib --bins --tests "$@"
 # The HTTP server's own unit tests (crates/profiteer-http, not a workspace member).
 if [ $# -eq 0 ]; then
   cargo test --manifest-path crates/profiteer-http/Cargo.toml --lib --target-dir target/tiny_http
+  # The whole scale-out layout of scripts/cluster.sh, once, with the binary
+  # just tested (as root: PostgreSQL runs as user postgres).
+  if [ "$(id -u)" = 0 ]; then
+    PROFITEER_BIN="$PWD/target/debug/profiteer" scripts/test-cluster.sh
+  else
+    echo "test.sh: scripts/test-cluster.sh skipped (needs root)" >&2
+  fi
 fi

@@ -329,6 +329,17 @@ mod tests {
     }
 
     #[test]
+    fn a_redis_cluster_is_several_redis_uris_and_nothing_else() {
+        let cluster = "redis://:pw@127.0.0.1:7000, redis://127.0.0.1:7001,rediss://h:7002";
+        let text = MINIMAL.replace("redis://127.0.0.1:6379/0", cluster);
+        assert_eq!(load(&text, &[]).unwrap().redis.uri, cluster);
+        let text = MINIMAL.replace("redis://127.0.0.1:6379/0", "redis://a:1,unix:///tmp/r.sock");
+        let err = load(&text, &[]).unwrap_err();
+        assert!(err.0.contains("[REDIS] REDIS_URI"), "{err}");
+        assert!(!err.0.contains("r.sock"), "{err}");
+    }
+
+    #[test]
     fn gevent_pool_size_is_read_as_workers_and_pg_max_over_only_warns() {
         let text = format!("{MINIMAL}[GEVENT]\nGEVENT_POOL_SIZE = 7\n[PG]\nPG_MAX_OVER = 3\n");
         let c = load(&text, &[]).unwrap();

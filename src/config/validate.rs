@@ -138,6 +138,32 @@ fn uri(r: &mut Reader, section: &str, key: &str, schemes: &[&str]) -> Result<Str
     }
 }
 
+/// One Redis URI, or several comma-separated `redis://` (`rediss://`)
+/// URIs: the seed nodes of a Redis Cluster.
+fn redis_uri(r: &mut Reader) -> Result<String, ConfigError> {
+    let value = uri(
+        r,
+        "REDIS",
+        "REDIS_URI",
+        &["redis://", "rediss://", "unix://"],
+    )?;
+    if !value.contains(',') {
+        return Ok(value);
+    }
+    let nodes: Vec<&str> = value.split(',').map(str::trim).collect();
+    let bad = nodes
+        .iter()
+        .any(|n| !(n.starts_with("redis://") || n.starts_with("rediss://")));
+    if bad {
+        return Err(ConfigError(
+            "[REDIS] REDIS_URI has a comma: expected a Redis Cluster's nodes as \
+             comma-separated URIs, each starting with redis:// or rediss://"
+                .into(),
+        ));
+    }
+    Ok(value)
+}
+
 pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
     let mut r = Reader {
         raw,
@@ -177,12 +203,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
     };
 
     let redis = RedisConfig {
-        uri: uri(
-            &mut r,
-            "REDIS",
-            "REDIS_URI",
-            &["redis://", "rediss://", "unix://"],
-        )?,
+        uri: redis_uri(&mut r)?,
         pool_size: r.ranged("REDIS", "REDIS_POOL_SIZE", 20, 1, 1000)?,
         timeout: secs(r.ranged("REDIS", "REDIS_TIMEOUT", 1, 1, 600)?),
         connect_timeout: secs(r.ranged("REDIS", "REDIS_CONNECT_TIMEOUT", 1, 1, 600)?),

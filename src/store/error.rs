@@ -29,14 +29,27 @@ impl std::fmt::Display for StoreError {
 }
 
 /// Only a Redis that cannot be reached is "unavailable": a script error or
-/// a wrong type is a bug, not an outage.
+/// a wrong type is a bug, not an outage. In a Redis Cluster a master that
+/// cannot be reached, or a cluster that refuses commands until it is whole
+/// again (CLUSTERDOWN, TRYAGAIN, MASTERDOWN), is an outage too.
 impl From<redis::RedisError> for StoreError {
     fn from(e: redis::RedisError) -> StoreError {
+        use redis::{ErrorKind, ServerErrorKind};
+        let cluster_outage = matches!(
+            e.kind(),
+            ErrorKind::ClusterConnectionNotFound
+                | ErrorKind::Server(
+                    ServerErrorKind::ClusterDown
+                        | ServerErrorKind::TryAgain
+                        | ServerErrorKind::MasterDown
+                )
+        );
         let unreachable = e.is_io_error()
             || e.is_connection_refusal()
             || e.is_connection_dropped()
             || e.is_timeout()
-            || e.is_unrecoverable_error();
+            || e.is_unrecoverable_error()
+            || cluster_outage;
         if unreachable {
             StoreError::Unreachable(Dependency::Redis, e.to_string())
         } else {

@@ -3,11 +3,21 @@
 //! concurrent guess, and every counter gets its TTL in the same step that
 //! creates it (no counter is ever left without one). Scripts run by
 //! EVALSHA; after a Redis restart or `SCRIPT FLUSH` (NOSCRIPT) they are
-//! sent again with EVAL.
+//! sent again with EVAL (in a cluster always with EVAL: see `Script::eval`).
+//!
+//! In a Redis Cluster one script may only touch keys of one slot, and the
+//! counters of one login (the (login, ip) pair, the ip, the login) are in
+//! three: each counter is then decided by its own script, in order, with
+//! its own copy of the known-address marker kept beside it (same hash tag,
+//! so same slot). A refusal by a later counter gives the attempt back to
+//! the earlier ones. Each counter stays checked-and-counted atomically;
+//! between two of them a concurrent guess may see one attempt too many for
+//! a moment, which errs on refusing, never on admitting. A refusal's
+//! `retry_after` is the first full counter's (one server: the longest).
 
 use std::sync::Mutex;
 
-use redis::{Connection, FromRedisValue, RedisResult};
+use redis::{ConnectionLike, FromRedisValue, RedisResult};
 
 use super::error::StoreError;
 use super::redis::Redis;
@@ -95,12 +105,28 @@ impl Script {
         }
     }
 
+    /// Runs the script: by EVALSHA on one server (its SHA-1 asked of Redis
+    /// once, with SCRIPT LOAD); whole, by EVAL, in a cluster, where SCRIPT
+    /// LOAD goes to every master and fails while one of them is down, even
+    /// for keys the others hold (Redis keeps the compiled script either way).
     fn eval<T: FromRedisValue>(
         &self,
-        c: &mut Connection,
+        c: &mut dyn ConnectionLike,
+        cluster: bool,
         keys: &[String],
         args: &[String],
     ) -> RedisResult<T> {
+        let whole = || {
+            redis::cmd("EVAL")
+                .arg(self.source)
+                .arg(keys.len())
+                .arg(keys)
+                .arg(args)
+                .clone()
+        };
+        if cluster {
+            return whole().query(c);
+        }
         let sha = match self.sha() {
             Some(sha) => sha,
             None => {
@@ -116,12 +142,7 @@ impl Script {
             .arg(args)
             .query(c);
         match by_sha {
-            Err(e) if e.code() == Some("NOSCRIPT") => redis::cmd("EVAL")
-                .arg(self.source)
-                .arg(keys.len())
-                .arg(keys)
-                .arg(args)
-                .query(c),
+            Err(e) if e.code() == Some("NOSCRIPT") => whole().query(c),
             other => other,
         }
     }
@@ -147,6 +168,40 @@ pub fn admit(
     counters: &[Counter],
     window_s: u64,
 ) -> Result<Option<u64>, StoreError> {
+    if !redis.is_cluster() {
+        return admit_together(redis, known, counters, window_s);
+    }
+    for (i, counter) in counters.iter().enumerate() {
+        let marker = known.map(|k| redis.beside(&counter.key, k));
+        let decided = admit_together(
+            redis,
+            marker.as_deref(),
+            std::slice::from_ref(counter),
+            window_s,
+        );
+        if !matches!(decided, Ok(None)) {
+            let counted: Vec<String> = counters[..i].iter().map(|c| c.key.clone()).collect();
+            let back = Success {
+                known: None,
+                clear: None,
+                refund: &counted,
+            };
+            // Best effort: after an outage the breaker skips it, and the
+            // earlier counters keep one attempt too many (never too few).
+            let _ = succeeded(redis, &back);
+            return decided;
+        }
+    }
+    Ok(None)
+}
+
+/// [`admit`] in one script: every key of it in one Redis (or one slot).
+fn admit_together(
+    redis: &Redis,
+    known: Option<&str>,
+    counters: &[Counter],
+    window_s: u64,
+) -> Result<Option<u64>, StoreError> {
     let Some(first) = counters.first() else {
         return Ok(None);
     };
@@ -160,7 +215,8 @@ pub fn admit(
         let exempt = known.is_some() && c.exempt_if_known;
         args.push(if exempt { "1" } else { "0" }.to_string());
     }
-    let wait: i64 = redis.run(|c| ADMIT_SCRIPT.eval(c, &keys, &args))?;
+    let cluster = redis.is_cluster();
+    let wait: i64 = redis.run(|c| ADMIT_SCRIPT.eval(c, cluster, &keys, &args))?;
     Ok((wait > 0).then_some(wait as u64))
 }
 
@@ -174,6 +230,31 @@ pub struct Success<'a> {
 }
 
 pub fn succeeded(redis: &Redis, s: &Success) -> Result<(), StoreError> {
+    if !redis.is_cluster() {
+        return succeeded_together(redis, s);
+    }
+    // One script per counter, each setting the marker's copy beside it
+    // (where `admit` looks for it).
+    let cleared = s.clear.map(|key| (key, true));
+    let refunded = s.refund.iter().map(|key| (key.as_str(), false));
+    let mut outcome = Ok(());
+    for (key, clear) in cleared.into_iter().chain(refunded) {
+        let marker = s.known.map(|(k, ttl)| (redis.beside(key, k), ttl));
+        let one = [key.to_string()];
+        let part = Success {
+            known: marker.as_ref().map(|(m, ttl)| (m.as_str(), *ttl)),
+            clear: clear.then_some(key),
+            refund: if clear { &[] } else { &one },
+        };
+        if let Err(e) = succeeded_together(redis, &part) {
+            outcome = Err(e);
+        }
+    }
+    outcome
+}
+
+/// [`succeeded`] in one script: every key of it in one Redis (or one slot).
+fn succeeded_together(redis: &Redis, s: &Success) -> Result<(), StoreError> {
     let mut keys: Vec<String> = Vec::new();
     let mut ttl = 0;
     if let Some((known, known_ttl_s)) = s.known {
@@ -186,5 +267,10 @@ pub fn succeeded(redis: &Redis, s: &Success) -> Result<(), StoreError> {
         return Ok(());
     }
     let args = [ttl.to_string(), usize::from(s.clear.is_some()).to_string()];
-    redis.run(|c| SUCCEEDED_SCRIPT.eval::<i64>(c, &keys, &args).map(|_| ()))
+    let cluster = redis.is_cluster();
+    redis.run(|c| {
+        SUCCEEDED_SCRIPT
+            .eval::<i64>(c, cluster, &keys, &args)
+            .map(|_| ())
+    })
 }

@@ -2,11 +2,20 @@
 //! `cache`). Every call goes through a small circuit breaker: after a
 //! failure, Redis is skipped for a second, so a dead Redis costs callers a
 //! fallback instead of a connect timeout per request.
+//!
+//! `REDIS_URI` names one server, or several comma-separated `redis://`
+//! URIs: the seed nodes of a Redis Cluster. With a cluster every key's id
+//! is hash-tagged (`kind:{id}`), so a counter and the keys kept beside it
+//! (see `limits`) share a slot and one script can touch them all; a master
+//! that cannot be reached, or a cluster that says CLUSTERDOWN, is an
+//! unreachable Redis like any other, and the breaker tries again a second
+//! later, so the cluster is used again as soon as it answers.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::{Connection, RedisResult};
+use redis::cluster::{ClusterClient, ClusterConnection};
+use redis::{Connection, ConnectionLike, RedisResult};
 
 use super::error::StoreError;
 use crate::config::RedisConfig;
@@ -14,8 +23,20 @@ use crate::error::Dependency;
 
 const BREAKER_OPEN_FOR: Duration = Duration::from_secs(1);
 
+/// How often a cluster command is tried again after a moved slot or a
+/// connection error before the caller falls back: once, after at most
+/// 100 ms. The crate's default (16 tries, waits from 1.28 s up) would hold a
+/// login for seconds while a master is down or the cluster says CLUSTERDOWN.
+const CLUSTER_RETRIES: u32 = 1;
+const CLUSTER_RETRY_WAIT_MS: (u64, u64) = (10, 100);
+
+enum Pool {
+    Single(r2d2::Pool<redis::Client>),
+    Cluster(r2d2::Pool<ClusterClient>),
+}
+
 pub struct Redis {
-    pool: r2d2::Pool<redis::Client>,
+    pool: Pool,
     prefix: String,
     started: Instant,
     /// Milliseconds since `started` until which Redis is skipped.
@@ -32,6 +53,13 @@ impl r2d2::CustomizeConnection<Connection, redis::RedisError> for Timeouts {
     }
 }
 
+impl r2d2::CustomizeConnection<ClusterConnection, redis::RedisError> for Timeouts {
+    fn on_acquire(&self, conn: &mut ClusterConnection) -> Result<(), redis::RedisError> {
+        conn.set_read_timeout(Some(self.0))?;
+        conn.set_write_timeout(Some(self.0))
+    }
+}
+
 #[derive(Debug)]
 struct QuietErrors;
 
@@ -43,16 +71,40 @@ impl r2d2::HandleError<redis::RedisError> for QuietErrors {
 
 impl Redis {
     pub fn connect(cfg: &RedisConfig) -> Result<Redis, String> {
-        let client = redis::Client::open(cfg.uri.as_str())
-            .map_err(|_| "[REDIS] REDIS_URI is not a valid Redis URI".to_string())?;
-        let pool = r2d2::Pool::builder()
-            .max_size(cfg.pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(cfg.connect_timeout)
-            .test_on_check_out(false)
-            .connection_customizer(Box::new(Timeouts(cfg.timeout)))
-            .error_handler(Box::new(QuietErrors))
-            .build_unchecked(client);
+        let invalid = |_| "[REDIS] REDIS_URI is not a valid Redis URI".to_string();
+        let nodes = cluster_nodes(&cfg.uri);
+        let pool = if nodes.len() > 1 {
+            let client = ClusterClient::builder(nodes)
+                .connection_timeout(cfg.connect_timeout)
+                .response_timeout(cfg.timeout)
+                .retries(CLUSTER_RETRIES)
+                .min_retry_wait(CLUSTER_RETRY_WAIT_MS.0)
+                .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
+                .build()
+                .map_err(invalid)?;
+            Pool::Cluster(
+                r2d2::Pool::builder()
+                    .max_size(cfg.pool_size)
+                    .min_idle(Some(0))
+                    .connection_timeout(cfg.connect_timeout)
+                    .test_on_check_out(false)
+                    .connection_customizer(Box::new(Timeouts(cfg.timeout)))
+                    .error_handler(Box::new(QuietErrors))
+                    .build_unchecked(client),
+            )
+        } else {
+            let client = redis::Client::open(cfg.uri.as_str()).map_err(invalid)?;
+            Pool::Single(
+                r2d2::Pool::builder()
+                    .max_size(cfg.pool_size)
+                    .min_idle(Some(0))
+                    .connection_timeout(cfg.connect_timeout)
+                    .test_on_check_out(false)
+                    .connection_customizer(Box::new(Timeouts(cfg.timeout)))
+                    .error_handler(Box::new(QuietErrors))
+                    .build_unchecked(client),
+            )
+        };
         Ok(Redis {
             pool,
             prefix: cfg.key_prefix.clone(),
@@ -61,13 +113,31 @@ impl Redis {
         })
     }
 
-    /// `<prefix><kind>:<id>`: every key this service writes.
+    /// `<prefix><kind>:<id>`: every key this service writes; in a cluster
+    /// `<prefix><kind>:{<id>}`, the id a hash tag (see [`Redis::beside`]).
     pub fn key(&self, kind: &str, id: impl std::fmt::Display) -> String {
-        format!("{}{kind}:{id}", self.prefix)
+        if self.is_cluster() {
+            format!("{}{kind}:{{{id}}}", self.prefix)
+        } else {
+            format!("{}{kind}:{id}", self.prefix)
+        }
+    }
+
+    /// A key named after `key` and `what` that lives in `key`'s cluster
+    /// slot: `key`'s hash tag comes first in it, so it is this key's too.
+    pub fn beside(&self, key: &str, what: &str) -> String {
+        format!("{key}|{what}")
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        matches!(self.pool, Pool::Cluster(_))
     }
 
     pub fn pool_state(&self) -> r2d2::State {
-        self.pool.state()
+        match &self.pool {
+            Pool::Single(p) => p.state(),
+            Pool::Cluster(p) => p.state(),
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -78,7 +148,7 @@ impl Redis {
     /// Only an unreachable Redis opens the breaker.
     pub fn run<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> RedisResult<T>,
+        f: impl FnOnce(&mut dyn ConnectionLike) -> RedisResult<T>,
     ) -> Result<T, StoreError> {
         if self.now_ms() < self.open_until_ms.load(Ordering::Relaxed) {
             return Err(StoreError::Unreachable(
@@ -86,8 +156,12 @@ impl Redis {
                 "circuit open".into(),
             ));
         }
-        let result = match self.pool.get() {
-            Ok(mut conn) => f(&mut conn).map_err(StoreError::from),
+        let result = match &self.pool {
+            Pool::Single(p) => p.get().map(|mut c| f(&mut *c)),
+            Pool::Cluster(p) => p.get().map(|mut c| f(&mut *c)),
+        };
+        let result = match result {
+            Ok(answer) => answer.map_err(StoreError::from),
             Err(e) => Err(StoreError::Unreachable(Dependency::Redis, e.to_string())),
         };
         if let Err(StoreError::Unreachable(_, cause)) = &result {
@@ -99,6 +173,7 @@ impl Redis {
         result
     }
 
+    /// In a cluster PING goes to every master: up only if all answer.
     pub fn ping(&self) -> Result<(), StoreError> {
         self.run(|c| redis::cmd("PING").query::<String>(c).map(|_| ()))
     }
@@ -108,5 +183,45 @@ impl Redis {
             return Ok(());
         }
         self.run(|c| redis::cmd("DEL").arg(keys).query::<i64>(c).map(|_| ()))
+    }
+}
+
+/// The seed nodes a `REDIS_URI` names: one URI, or several separated by
+/// commas (a Redis Cluster).
+fn cluster_nodes(uri: &str) -> Vec<&str> {
+    uri.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(uri: &str) -> RedisConfig {
+        RedisConfig {
+            uri: uri.into(),
+            pool_size: 1,
+            timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            key_prefix: "p:".into(),
+        }
+    }
+
+    #[test]
+    fn one_uri_is_one_server_and_keys_keep_their_names() {
+        let r = Redis::connect(&config("redis://127.0.0.1:1/0")).unwrap();
+        assert!(!r.is_cluster());
+        assert_eq!(r.key("rl:ip", "10.0.0.1"), "p:rl:ip:10.0.0.1");
+    }
+
+    #[test]
+    fn several_uris_are_a_cluster_and_ids_are_hash_tags() {
+        let r = Redis::connect(&config("redis://127.0.0.1:1,redis://127.0.0.1:2")).unwrap();
+        assert!(r.is_cluster());
+        let key = r.key("rl:ip", "10.0.0.1");
+        assert_eq!(key, "p:rl:ip:{10.0.0.1}");
+        assert_eq!(r.beside(&key, "k"), "p:rl:ip:{10.0.0.1}|k");
     }
 }

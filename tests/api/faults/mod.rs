@@ -2,11 +2,13 @@
 //! [`private`]) stopped, stalled and restarted while profiteer serves, and
 //! what the contract's "Guarantees under faults" promise holds throughout.
 
+mod balancer;
 mod crash;
 mod dependencies;
 mod drain;
 mod erasure;
 mod private;
+mod redis_cluster;
 mod retention;
 mod revocation;
 

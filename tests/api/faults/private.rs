@@ -116,6 +116,139 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// A Redis Cluster of our own: three masters, no replicas, no
+/// persistence, a short node timeout; each master stopped and started
+/// again at will (same port, same node id and slots from its nodes file).
+pub struct PrivateRedisCluster {
+    pub ports: Vec<u16>,
+    dir: PathBuf,
+    children: Vec<Option<Child>>,
+}
+
+impl PrivateRedisCluster {
+    pub fn start() -> PrivateRedisCluster {
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut c = PrivateRedisCluster {
+            children: ports.iter().map(|_| None).collect(),
+            ports,
+            dir: scratch("redis_cluster"),
+        };
+        for i in 0..3 {
+            c.up(i);
+        }
+        let nodes: Vec<String> = c.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(created.success(), "redis-cli --cluster create failed");
+        c.wait_ok();
+        c
+    }
+
+    /// Starts master `i` (again).
+    pub fn up(&mut self, i: usize) {
+        let port = self.ports[i];
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+            .arg("--cluster-config-file")
+            .arg(self.dir.join(format!("nodes-{port}.conf")))
+            .arg("--dir")
+            .arg(&self.dir)
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.children[i] = Some(child);
+        wait_port(port, true);
+    }
+
+    /// SIGKILL on master `i`: its slots answer nothing until it is back.
+    pub fn down(&mut self, i: usize) {
+        if let Some(mut c) = self.children[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        wait_port(self.ports[i], false);
+    }
+
+    /// Waits until every master that runs says `cluster_state:ok`.
+    pub fn wait_ok(&self) {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = (0..3).filter(|i| self.children[*i].is_some()).all(|i| {
+                self.node_query::<String>(i, &["CLUSTER", "INFO"])
+                    .map(|info| info.contains("cluster_state:ok"))
+                    .unwrap_or(false)
+            });
+            if ok {
+                return;
+            }
+            assert!(Instant::now() < until, "the Redis Cluster never became ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `REDIS_URI` that names it: every master, comma-separated.
+    pub fn uri(&self) -> String {
+        let nodes: Vec<String> = self
+            .ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect();
+        nodes.join(",")
+    }
+
+    fn node_query<T: redis::FromRedisValue>(
+        &self,
+        i: usize,
+        args: &[&str],
+    ) -> redis::RedisResult<T> {
+        let mut conn = redis::Client::open(format!("redis://127.0.0.1:{}", self.ports[i]))?
+            .get_connection_with_timeout(Duration::from_secs(2))?;
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        cmd.query(&mut conn)
+    }
+
+    /// Which master holds `key`'s slot (the others answer MOVED).
+    pub fn owner(&self, key: &str) -> usize {
+        (0..3)
+            .find(|i| {
+                self.children[*i].is_some()
+                    && self
+                        .node_query::<redis::Value>(*i, &["EXISTS", key])
+                        .is_ok()
+            })
+            .unwrap_or_else(|| panic!("no running master holds {key}"))
+    }
+
+    /// `GET key` on the master that holds it.
+    pub fn get(&self, key: &str) -> Option<String> {
+        self.node_query(self.owner(key), &["GET", key]).unwrap()
+    }
+}
+
+impl Drop for PrivateRedisCluster {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().filter_map(Option::take) {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub const SECANTUS: &str = ".cache/profiteer/secantus-0.5.3-beta.196/bin/secantusd-rs";
 
 /// The MongoDB-compatible server, with its data in a scratch directory.
