@@ -345,8 +345,13 @@ fn mfa_schemas() -> Value {
 /// Passkeys' schemas (`auth.passkey.*`): the WebAuthn Level 3 JSON forms
 /// a browser's `PublicKeyCredential` helpers read and write.
 fn passkey_schemas() -> Value {
-    let b64 =
-        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]*={0,2}$", "description": "base64url"});
+    // Exactly what a base64url decoder without padding accepts: whole
+    // quads, then 2 or 3 characters whose unused low bits are zero.
+    let b64 = json!({
+        "type": "string",
+        "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$",
+        "description": "base64url, unpadded (as credential.toJSON() gives it)",
+    });
     json!({
         "EnrolmentToken": token("pre_", "Enrolment token of an account registered without a password: stands for an access token in auth.passkey.register_begin/register_finish; one passkey, 24 hours"),
         "PasskeyChallengeId": {"type": "string", "minLength": 1, "maxLength": 64, "description": "A ceremony begun by *_begin: finished once, within 5 minutes, on any instance."},
