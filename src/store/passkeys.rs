@@ -138,6 +138,20 @@ pub fn used(
     )? == 1)
 }
 
+/// Locks the account's row (`FOR UPDATE`): its password hash, if it exists.
+pub fn lock_owner(
+    client: &mut impl GenericClient,
+    user_id: i64,
+) -> Result<Option<String>, postgres::Error> {
+    client
+        .query_opt(
+            "SELECT password_hash FROM users WHERE id = $1 FOR UPDATE",
+            &[&user_id],
+        )?
+        .map(|r| r.try_get(0))
+        .transpose()
+}
+
 /// Removes one passkey of a user; whether there was one.
 pub fn remove(
     client: &mut impl GenericClient,

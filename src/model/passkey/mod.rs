@@ -256,11 +256,19 @@ pub fn listed(
 }
 
 /// `auth.passkey.remove`: one of the caller's own passkeys.
+/// The last passkey of an account without a password is kept: without it
+/// the account could never sign in again (nor reset a password it has not).
 pub fn remove(ctx: &Ctx, user_id: i64, passkey_id: i64) -> Result<(), AppError> {
     let mut conn = ctx.pg()?;
     let mut tx = conn.client.transaction()?;
+    // Locked: two removals at once cannot each leave the other's key last.
+    let passwordless = passkeys::lock_owner(&mut tx, user_id)?
+        .is_some_and(|hash| hash == crate::model::password::PASSKEY_ONLY);
     if !passkeys::remove(&mut tx, user_id, passkey_id)? {
         return Err(AppError::NotFound);
+    }
+    if passwordless && passkeys::of_user(&mut tx, user_id)?.is_empty() {
+        return Err(AppError::invalid("passkey_id", "last_passkey"));
     }
     let removed = Event::new(
         "passkey.removed",

@@ -35,6 +35,21 @@ fn an_account_without_a_password_enrols_once_and_signs_in_only_with_its_passkey(
     );
     let answer = sign_in(&app, Some("nopass"), &e.device, json!({}));
     assert_eq!(answer["result"]["user_id"], user_id, "{answer}");
+    // Its only way in stays.
+    let token = answer["result"]["access_token"].as_str().unwrap();
+    let kept = app.err(
+        "auth.passkey.remove",
+        json!({"token": token, "passkey_id": e.passkey_id}),
+        -32602,
+    );
+    assert_eq!(kept["data"]["reason"], "last_passkey");
+    assert_eq!(
+        app.ok("auth.passkey.list", json!({"token": token}))["passkeys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // No password matches, whatever is typed, and none can be set by reset.
     app.err(
