@@ -233,6 +233,33 @@ fn a_challenge_is_finished_once() {
         .unwrap()
         .get(0);
     assert_eq!(left, 0);
+
+    // Past its 5 minutes, a challenge is dead even unused.
+    let begun = app.ok("auth.passkey.login_begin", json!({"username": "olga"}));
+    let (assertion, _) = authenticator(json!({
+        "op": "get", "options": begun["options"], "origin": ORIGIN, "device": device, "sign_count": 7,
+    }));
+    let expires: bool = app
+        .pg()
+        .query_one(
+            "SELECT expires_at BETWEEN now() + interval '200 seconds' AND now() + interval '301 seconds' \
+             FROM passkey_challenges WHERE challenge_id = $1",
+            &[&begun["challenge_id"].as_str().unwrap()],
+        )
+        .unwrap()
+        .get(0);
+    assert!(expires, "a challenge lives 5 minutes");
+    app.pg()
+        .execute(
+            "UPDATE passkey_challenges SET expires_at = now() - interval '1 second'",
+            &[],
+        )
+        .unwrap();
+    app.err(
+        "auth.passkey.login_finish",
+        json!({"challenge_id": begun["challenge_id"], "credential": assertion}),
+        -32030,
+    );
 }
 
 #[test]
