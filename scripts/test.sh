@@ -11,6 +11,8 @@ set -a
 set +a
 # The Thrift tests drive the [THRIFT] port with the old callers' library.
 scripts/thriftpy2.sh >/dev/null
+# The passkey tests sign in with a software authenticator (soft-webauthn).
+scripts/soft-webauthn.sh >/dev/null
 # --lib --bins --tests: every test we have, and no empty doc-test run last.
 cargo test --lib --bins --tests "$@"
 # The HTTP server's own unit tests (crates/profiteer-http, not a workspace member).

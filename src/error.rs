@@ -78,6 +78,9 @@ pub enum AppError {
     /// The caller may call the method but not pass this param (`ip`
     /// without `@ip` in its `[CLIENTS]` patterns).
     ForbiddenParam(&'static str),
+    /// A method this deployment does not offer until the named config
+    /// section is set (`[WEBAUTHN]` for passkeys): -32601, saying which.
+    NotConfigured(&'static str),
 }
 
 impl From<Invalid> for AppError {
@@ -95,7 +98,7 @@ impl AppError {
         match self {
             AppError::ParseError => -32700,
             AppError::InvalidRequest => -32600,
-            AppError::MethodNotFound => -32601,
+            AppError::MethodNotFound | AppError::NotConfigured(_) => -32601,
             AppError::InvalidParams(_) => -32602,
             AppError::Internal(_) => -32603,
             AppError::Unavailable(..) => -32000,
@@ -118,7 +121,7 @@ impl AppError {
         match self {
             AppError::ParseError => "parse_error",
             AppError::InvalidRequest => "invalid_request",
-            AppError::MethodNotFound => "method_not_found",
+            AppError::MethodNotFound | AppError::NotConfigured(_) => "method_not_found",
             AppError::InvalidParams(_) => "invalid_params",
             AppError::Internal(_) => "internal_error",
             AppError::Unavailable(..) => "unavailable",
@@ -141,6 +144,7 @@ impl AppError {
             AppError::ParseError => "Parse error",
             AppError::InvalidRequest => "Invalid Request",
             AppError::MethodNotFound => "Method not found",
+            AppError::NotConfigured(_) => "Method not found: not configured on this server",
             AppError::InvalidParams(_) => "Invalid params",
             AppError::Internal(_) => "Internal error",
             AppError::Unavailable(..) => "Service unavailable",
@@ -168,6 +172,9 @@ impl AppError {
             AppError::AccountInactive(state) => Some(json!({"state": state})),
             AppError::RateLimited { retry_after } => Some(json!({"retry_after": retry_after})),
             AppError::AnswerTooLarge { limit } => Some(json!({"limit": limit})),
+            AppError::NotConfigured(section) => {
+                Some(json!({"reason": "not_configured", "section": section}))
+            }
             AppError::ParseError
             | AppError::InvalidRequest
             | AppError::MethodNotFound
@@ -300,6 +307,7 @@ mod tests {
             AppError::Unauthorized,
             AppError::Forbidden,
             AppError::ForbiddenParam("ip"),
+            AppError::NotConfigured("WEBAUTHN"),
         ];
         for e in &all {
             match e {
@@ -320,7 +328,8 @@ mod tests {
                 | AppError::RateLimited { .. }
                 | AppError::Unauthorized
                 | AppError::Forbidden
-                | AppError::ForbiddenParam(_) => {}
+                | AppError::ForbiddenParam(_)
+                | AppError::NotConfigured(_) => {}
             }
         }
         all

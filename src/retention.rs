@@ -64,6 +64,20 @@ const SWEEPS: &[(&str, &str)] = &[
          LIMIT $2 FOR UPDATE SKIP LOCKED)",
     ),
     ("username holds", crate::store::identity::SWEEP_HOLDS),
+    (
+        "passkey challenges",
+        "DELETE FROM passkey_challenges WHERE challenge_id IN \
+         (SELECT challenge_id FROM passkey_challenges \
+         WHERE expires_at < now() - make_interval(secs => $1) \
+         LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
+    (
+        "passkey enrolment tokens",
+        "DELETE FROM passkey_enrolments WHERE token_hash IN \
+         (SELECT token_hash FROM passkey_enrolments \
+         WHERE expires_at < now() - make_interval(secs => $1) \
+         LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    ),
 ];
 
 /// Time between sweeps: a tenth of the retention, within 1 s and 10 min.

@@ -45,16 +45,18 @@ pub struct TokenInfo {
     pub roles: Vec<String>,
     pub iat: i64,
     pub exp: i64,
-    /// How the session was authenticated (`pwd`, `otp`). Entries cached
+    /// How the session was authenticated (`pwd`, `otp`, `hwk`). Entries cached
     /// before this field existed read as empty, which counts as `["pwd"]`.
     #[serde(default)]
     pub amr: Vec<String>,
 }
 
 impl TokenInfo {
-    /// Whether the session was opened with a second factor.
-    pub fn has_otp(&self) -> bool {
-        self.amr.iter().any(|m| m == "otp")
+    /// Whether the session was opened with a second factor: TOTP after
+    /// the password, or a passkey (`hwk`: the key and the user verification
+    /// it demands are both factors).
+    pub fn has_second_factor(&self) -> bool {
+        self.amr.iter().any(|m| m == "otp" || m == "hwk")
     }
 }
 

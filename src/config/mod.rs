@@ -24,6 +24,8 @@ pub struct Config {
     /// Callers allowed to use the service; empty means no caller key is asked.
     pub clients: Vec<ClientKey>,
     pub webhooks: WebhookConfig,
+    /// Passkeys' relying party (`[WEBAUTHN]`); off while unset.
+    pub webauthn: WebauthnConfig,
     /// Things accepted but worth telling the operator (ignored seed keys).
     pub warnings: Vec<String>,
     /// Every value in effect, for `profiteer check-config`.
@@ -199,6 +201,7 @@ const KEYED_SECTIONS: &[&str] = &[
     "REDIS",
     "AUTH",
     "THRIFT",
+    "WEBAUTHN",
     "RETENTION",
     "GEVENT",
 ];
@@ -290,10 +293,12 @@ fn apply_env(
 
 mod effective;
 mod validate;
+pub mod webauthn;
 pub mod webhooks;
 
 pub use effective::{mask_uri, Effective};
 use validate::validate;
+pub use webauthn::WebauthnConfig;
 pub use webhooks::WebhookConfig;
 
 #[cfg(test)]

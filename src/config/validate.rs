@@ -384,6 +384,11 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         &env,
         crate::model::account_events::KINDS,
     )?;
+    let webauthn = super::webauthn::parse(
+        r.take("WEBAUTHN", "RP_ID"),
+        r.take("WEBAUTHN", "RP_NAME"),
+        r.take("WEBAUTHN", "ORIGINS"),
+    )?;
     r.finish()?;
     if clients.is_empty() {
         if env == "Product" {
@@ -412,6 +417,7 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         roles,
         clients,
         webhooks,
+        webauthn,
         warnings,
         effective: r.effective,
     })

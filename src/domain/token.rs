@@ -16,6 +16,9 @@ pub enum TokenKind {
     Mfa,
     /// Proves an email address (`auth.verify_email`).
     EmailVerify,
+    /// Enrols the first passkey of an account registered without a
+    /// password (`auth.passkey.register_begin` / `register_finish`).
+    Enrolment,
 }
 
 impl TokenKind {
@@ -26,6 +29,7 @@ impl TokenKind {
             TokenKind::Reset => "prs_",
             TokenKind::Mfa => "pmf_",
             TokenKind::EmailVerify => "pev_",
+            TokenKind::Enrolment => "pre_",
         }
     }
 }
@@ -85,6 +89,7 @@ impl Token {
             TokenKind::Reset,
             TokenKind::Mfa,
             TokenKind::EmailVerify,
+            TokenKind::Enrolment,
         ]
         .into_iter()
         .find(|k| presented.strip_prefix(k.prefix()).is_some_and(well_formed))

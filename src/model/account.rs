@@ -17,6 +17,7 @@ use crate::model::account_events::{self, Event};
 use crate::model::idempotency;
 use crate::model::limits::{self, LoginLimits};
 use crate::model::login::event;
+use crate::model::passkey;
 use crate::model::password as pw;
 use crate::model::user;
 use crate::services::Ctx;
@@ -39,7 +40,8 @@ fn new_password(ctx: &Ctx, raw: String, creds: &Credentials) -> Result<Password,
 pub struct Registration<'a> {
     pub username: &'a Username,
     pub email: Option<&'a Email>,
-    pub password: String,
+    /// `None`: a passkey-only account (see `model::passkey`).
+    pub password: Option<String>,
     pub profile: Option<&'a ProfilePatch>,
 }
 
@@ -53,7 +55,14 @@ pub fn register(
     if let Some(answer) = idempotency::recall(ctx, key)? {
         return Ok(answer);
     }
+    let passwordless = r.password.is_none();
     match create(ctx, r, key) {
+        // The enrolment token is shown once: a repeat with the same
+        // idempotency key answers `{user_id}` alone.
+        Ok(id) if passwordless => Ok(serde_json::json!({
+            "user_id": id,
+            "enrolment_token": passkey::enrolment_token(ctx, id)?,
+        })),
         Ok(id) => Ok(serde_json::json!({ "user_id": id })),
         // The same key's first call committed while this one worked: its
         // answer, or -32010 `idempotency_key` if its params were others.
@@ -66,6 +75,9 @@ pub fn register(
 
 fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<i64, AppError> {
     let email = r.email.map(Email::as_str);
+    let Some(raw) = r.password else {
+        return create_passkey_only(ctx, r.username, email, r.profile, key);
+    };
     // The lane first: a flood of registrations is refused for the price
     // of parsing it.
     let ticket = pw::reserve(ctx)?;
@@ -80,7 +92,7 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
         return Err(AppError::Conflict(field));
     }
     let chosen = pw::Chosen {
-        raw: r.password,
+        raw,
         field: "password",
         username: r.username.as_str(),
         email,
@@ -95,6 +107,29 @@ fn create(ctx: &Ctx, r: Registration, key: Option<&idempotency::Key>) -> Result<
         roles: &[],
     };
     user::create(ctx, &new, Kept::default(), r.profile, key)
+}
+
+/// An account without a password: it signs in with the passkeys its
+/// enrolment token registers. Passkeys must be configured.
+fn create_passkey_only(
+    ctx: &Ctx,
+    username: &Username,
+    email: Option<&str>,
+    profile: Option<&ProfilePatch>,
+    key: Option<&idempotency::Key>,
+) -> Result<i64, AppError> {
+    if !ctx.config().webauthn.enabled() {
+        return Err(AppError::invalid("password", "missing"));
+    }
+    let new = NewAccount {
+        username: username.as_str(),
+        email,
+        email_verified: false,
+        password_hash: pw::PASSKEY_ONLY,
+        state: UserState::Active.as_str(),
+        roles: &[],
+    };
+    user::create(ctx, &new, Kept::default(), profile, key)
 }
 
 /// `auth.change_password`: the old password (counted like a login of the
@@ -152,7 +187,18 @@ pub fn request_reset(ctx: &Ctx, login: &str) -> Result<ResetToken, AppError> {
         .map_err(|e| AppError::Internal(format!("OS random generator: {e}")))?;
     let ttl = ctx.config().auth.reset_ttl_s;
     let mut conn = ctx.pg()?;
-    let user_id = accounts::id_by_login(&mut conn.client, login)?.ok_or(AppError::NotFound)?;
+    let creds = accounts::credentials(&mut conn, login)?.ok_or(AppError::NotFound)?;
+    // A passkey-only account has no password to reset: a reset would add
+    // one, a weaker way in than the passkey it chose.
+    if creds.password_hash == pw::PASSKEY_ONLY {
+        let field = if login.contains('@') {
+            "email"
+        } else {
+            "username"
+        };
+        return Err(AppError::invalid(field, "passkey_only"));
+    }
+    let user_id = creds.id;
     // Counted per account (whichever name was given), like logins.
     limits::admit_reset_request(ctx, &user_id.to_string())?;
     let mut tx = conn.client.transaction()?;
@@ -188,6 +234,9 @@ pub fn reset_password(ctx: &Ctx, presented: &str, new_raw: String) -> Result<usi
             sessions::peek_reset(&mut conn.client, &hash)?.ok_or(AppError::Unauthorized)?;
         accounts::credentials_by_id(&mut conn.client, user_id)?.ok_or(AppError::Unauthorized)?
     };
+    if creds.password_hash == pw::PASSKEY_ONLY {
+        return Err(AppError::invalid("reset_token", "passkey_only"));
+    }
     let new = new_password(ctx, new_raw, &creds)?;
     let new_hash = pw::hash(ctx, ticket, &new)?;
     let mut conn = ctx.pg()?;
@@ -264,11 +313,13 @@ pub fn reset_mfa(ctx: &Ctx, id: i64) -> Result<(), AppError> {
         let revoked = sessions::end_all(&mut tx, id, None)?;
         let creds = accounts::credentials_by_id(&mut tx, id)?.ok_or(AppError::NotFound)?;
         let removed = mfa::remove(&mut tx, id)?;
+        let passkeys_removed = passkey::remove_all(&mut tx, id)?;
         accounts::touch(&mut tx, id)?;
         let mut events = Event::revoked(id, &revoked, "mfa_reset");
         if removed {
             events.push(Event::new("mfa.disabled", id, json!({"by": "operator"})));
         }
+        events.extend(passkeys_removed);
         account_events::record(&mut tx, &events)?;
         cache::commit(&ctx.svc.model.caches, tx, &Change::revoked(id, &revoked))?;
         creds.username

@@ -28,6 +28,7 @@ use crate::error::AppError;
 use crate::model::account_events::{self, Event};
 use crate::model::email::confirm_password;
 use crate::model::mfa::{accept, Proof};
+use crate::model::passkey;
 use crate::model::user::rfc3339;
 use crate::services::Ctx;
 use crate::store::lifecycle::{self, Pending};
@@ -45,7 +46,7 @@ pub fn export(ctx: &Ctx, id: i64) -> Result<Value, AppError> {
         let events = m.recent_events(id, EXPORT_EVENTS_MAX, max_time)?;
         Ok((profile, events))
     });
-    let (account, roles, sessions, mfa, pending_email) = {
+    let (account, roles, sessions, mfa, pending_email, passkeys) = {
         let mut conn = ctx.pg()?;
         let account = accounts::accounts(&mut conn, &[id])?
             .pop()
@@ -55,8 +56,9 @@ pub fn export(ctx: &Ctx, id: i64) -> Result<Value, AppError> {
         let sessions = lifecycle::sessions(&mut tx, id)?;
         let mfa = lifecycle::mfa(&mut tx, id)?;
         let pending_email = lifecycle::pending_email(&mut tx, id)?;
+        let passkeys = passkey::listed(&mut tx, id)?;
         tx.commit()?;
-        (account, roles, sessions, mfa, pending_email)
+        (account, roles, sessions, mfa, pending_email, passkeys)
     };
     // Everything or an error: a partial export would read as "that is all".
     let (profile, events) = mongo.wait()?;
@@ -91,7 +93,7 @@ pub fn export(ctx: &Ctx, id: i64) -> Result<Value, AppError> {
         "roles": roles,
         "sessions": sessions,
         "mfa": mfa,
-        "passkeys": [],
+        "passkeys": passkeys,
         "profile": profile,
         "login_events": events,
     }))

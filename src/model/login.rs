@@ -98,9 +98,7 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
     };
     // An unknown login, or an account without a usable password, still
     // costs one verification: same time, same answer.
-    let usable = creds
-        .as_ref()
-        .filter(|c| c.password_hash != pw::NO_PASSWORD);
+    let usable = creds.as_ref().filter(|c| pw::usable(&c.password_hash));
     let stored = usable.map_or(ctx.svc.model.dummy_hash.as_str(), |c| {
         c.password_hash.as_str()
     });
@@ -182,7 +180,7 @@ pub fn login(ctx: &Ctx, a: &Attempted) -> Result<LoggedIn, AppError> {
 }
 
 /// The `session.created` event of a session just opened.
-fn opened(user_id: i64, session_id: i64, amr: &[&str]) -> Event {
+pub(crate) fn opened(user_id: i64, session_id: i64, amr: &[&str]) -> Event {
     Event::new(
         "session.created",
         user_id,

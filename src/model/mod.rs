@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod login;
 pub mod mfa;
+pub mod passkey;
 pub mod password;
 pub mod session;
 pub mod state;

@@ -29,6 +29,16 @@ pub fn is_bcrypt(hash: &str) -> bool {
 /// a password reset gives the account one.
 pub const NO_PASSWORD: &str = "!";
 
+/// The stored "hash" of an account registered without a password (it signs
+/// in with passkeys only): no password matches it, and no password reset
+/// gives it one.
+pub const PASSKEY_ONLY: &str = "!passkey";
+
+/// Whether a stored hash can match a password at all.
+pub fn usable(hash: &str) -> bool {
+    !hash.starts_with('!')
+}
+
 /// Two cost steps above our own is as far as a kept hash may go: each step
 /// doubles what verifying it costs at every login (until it is re-hashed).
 pub const MAX_COST_ABOVE_CONFIG: u32 = 2;

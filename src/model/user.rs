@@ -40,10 +40,11 @@ pub struct User {
     pub updated_at: String,
 }
 
-/// The second factors a user has: `{totp: bool}`.
+/// The second factors a user has: `{totp: bool, passkeys: n}`.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
 pub struct Mfa {
     pub totp: bool,
+    pub passkeys: i64,
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -107,7 +108,10 @@ fn assemble(account: Account, profiles: Option<&mut HashMap<i64, String>>) -> Us
         state: account.state,
         roles: account.roles,
         profile: profile.unwrap_or_else(|| "{}".to_string()),
-        mfa: Mfa { totp: account.totp },
+        mfa: Mfa {
+            totp: account.totp,
+            passkeys: account.passkeys,
+        },
         profile_unavailable,
         created_at: rfc3339(account.created_at),
         updated_at: rfc3339(account.updated_at),

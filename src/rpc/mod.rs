@@ -102,6 +102,7 @@ pub fn methods() -> impl Iterator<Item = &'static Method> {
     SYSTEM
         .iter()
         .chain(auth::METHODS)
+        .chain(auth::PASSKEY_METHODS)
         .chain(user::METHODS)
         .chain(events::METHODS)
 }

@@ -21,6 +21,8 @@ pub struct Account {
     pub roles: Vec<String>,
     /// TOTP is enabled (confirmed, not merely pending).
     pub totp: bool,
+    /// How many passkeys the account has.
+    pub passkeys: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -80,7 +82,8 @@ macro_rules! select_accounts {
         "SELECT u.id, u.username, u.email, u.state, u.created_at, u.updated_at, \
          ARRAY(SELECT r.role FROM user_roles r WHERE r.user_id = u.id ORDER BY r.role), \
          EXISTS (SELECT 1 FROM user_mfa m WHERE m.user_id = u.id AND m.enabled_at IS NOT NULL), \
-         u.email_verified \
+         u.email_verified, \
+         (SELECT count(*) FROM passkeys p WHERE p.user_id = u.id) \
          FROM users u"
     };
 }
@@ -142,6 +145,7 @@ fn account_from(row: &Row) -> Result<Account, postgres::Error> {
         roles: row.try_get(6)?,
         totp: row.try_get(7)?,
         email_verified: row.try_get(8)?,
+        passkeys: row.try_get(9)?,
     })
 }
 

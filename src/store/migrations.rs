@@ -270,6 +270,52 @@ CREATE INDEX username_holds_user ON username_holds (user_id);
 CREATE INDEX username_holds_until ON username_holds (until);
 "#,
     ),
+    (
+        10,
+        r#"
+-- Passkeys (WebAuthn). `credential` is webauthn-rs's Passkey as JSON: the
+-- public key, its signature counter and backup flags; nothing secret.
+-- sign_count and backed_up are kept beside it so a login can refuse a
+-- counter that went backwards in the same UPDATE that moves it on.
+CREATE TABLE passkeys (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    credential_id BYTEA NOT NULL,
+    name TEXT NOT NULL,
+    credential TEXT NOT NULL,
+    sign_count BIGINT NOT NULL,
+    backed_up BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    last_used_at TIMESTAMPTZ,
+    CONSTRAINT passkeys_credential_id_key UNIQUE (credential_id)
+);
+CREATE INDEX passkeys_user ON passkeys (user_id);
+
+-- Open ceremonies: webauthn-rs's registration or authentication state as
+-- JSON, taken (deleted) by the finish call that uses it: single use, and
+-- any instance may finish what another began. `user_id` is NULL for a
+-- discoverable login (no username given).
+CREATE TABLE passkey_challenges (
+    challenge_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('register', 'login', 'discoverable')),
+    user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
+    state TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX passkey_challenges_user ON passkey_challenges (user_id);
+CREATE INDEX passkey_challenges_expires_at ON passkey_challenges (expires_at);
+
+-- pre_ tokens (SHA-256 only) of accounts registered without a password:
+-- they stand for an access token until the first passkey is registered.
+CREATE TABLE passkey_enrolments (
+    token_hash BYTEA PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX passkey_enrolments_user ON passkey_enrolments (user_id);
+CREATE INDEX passkey_enrolments_expires_at ON passkey_enrolments (expires_at);
+"#,
+    ),
 ];
 
 /// Arbitrary, fixed: the advisory lock key that serialises migrations.

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod local_limits;
 pub mod mfa;
 pub mod mongo;
+pub mod passkeys;
 pub mod pg;
 pub mod redis;
 pub mod seeded;

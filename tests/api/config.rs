@@ -106,7 +106,7 @@ fn migrations_create_the_schema_once_and_record_its_version() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(versions, vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     // a second instance on the same database starts and applies nothing
     let again = valid_ini("").replace(
         &format!("{}/postgres", pg_base()),

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "correct horse battery staple";
+/// `[WEBAUTHN]` of every test server: the relying party passkeys are for,
+/// and the one origin ceremonies may come from.
+pub const RP_ID: &str = "profiteer.test";
+pub const ORIGIN: &str = "https://app.profiteer.test";
 /// `[AUTH] MFA_KEY` of every test server (TOTP secrets are sealed under it).
 pub const MFA_KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 
@@ -122,10 +126,13 @@ pub fn base_ini(name: &str, opts: &Options) -> String {
          [MONGO]\nMONGO_MAIN_URI = {mongo}\nMONGO_TIMEOUT = 1500\nMONGO_CONNECT_TIMEOUT = 1500\n\
          [REDIS]\nREDIS_URI = {redis}\nREDIS_KEY_PREFIX = {name}:\n\
          [AUTH]\nBCRYPT_COST = 4\nHASH_QUEUE_DEPTH = 256\nMFA_KEY = {mfa_key}\n\
+         [WEBAUTHN]\nRP_ID = {rp_id}\nRP_NAME = profiteer tests\nORIGINS = {origin}\n\
          [ROLES]\nadmin = *\neditor = post:*,user:read\nviewer = user:read\n\
          {extra}",
         pg = opts.pg_base.clone().unwrap_or_else(pg_base),
         mfa_key = MFA_KEY,
+        rp_id = RP_ID,
+        origin = ORIGIN,
         extra = opts.ini,
     )
 }

@@ -11,14 +11,18 @@ use crate::model::mfa::Proof;
 use crate::rpc::Params;
 use crate::services::Ctx;
 
-fn bounded<'a>(p: &Params<'a>, key: &str, max: usize) -> Result<Option<&'a str>, AppError> {
+pub(super) fn bounded<'a>(
+    p: &Params<'a>,
+    key: &str,
+    max: usize,
+) -> Result<Option<&'a str>, AppError> {
     match p.opt_str(key)? {
         Some(s) if s.chars().count() > max => Err(AppError::invalid(key, "too_long")),
         other => Ok(other),
     }
 }
 
-fn tokens(opened: Opened) -> Value {
+pub(super) fn tokens(opened: Opened) -> Value {
     opened.tokens.answer(opened.user_id, opened.session_id)
 }
 

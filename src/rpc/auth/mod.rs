@@ -6,8 +6,11 @@ mod account;
 mod email;
 mod login;
 mod mfa;
+mod passkey;
 mod password;
 mod tokens;
+
+pub use passkey::METHODS as PASSKEY_METHODS;
 
 use super::{Method, Output, Param};
 
@@ -34,7 +37,7 @@ const REVOKED_N: &str = r#"{"type":"object","properties":{"revoked":{"type":"int
 pub const METHODS: &[Method] = &[
     Method {
         name: "auth.register",
-        summary: "Creates an account; the password must meet the policy.",
+        summary: "Creates an account; the password must meet the policy. Without a password ([WEBAUTHN] configured): a passkey-only account and a one-time pre_ enrolment token for auth.passkey.register_begin/register_finish.",
         params: &[
             Param {
                 name: "username",
@@ -43,7 +46,7 @@ pub const METHODS: &[Method] = &[
             },
             Param {
                 name: "password",
-                required: true,
+                required: false,
                 schema: NEW_PASSWORD,
             },
             Param {
@@ -62,7 +65,7 @@ pub const METHODS: &[Method] = &[
                 schema: component!("IdempotencyKey"),
             },
         ],
-        result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"}},"required":["user_id"],"additionalProperties":false}"##,
+        result: r##"{"type":"object","properties":{"user_id":{"$ref":"#/components/schemas/UserId"},"enrolment_token":{"$ref":"#/components/schemas/EnrolmentToken"}},"required":["user_id"],"additionalProperties":false}"##,
         handler: |c, p| password::register(c, p).map(Output::from),
         hashes_passwords: true,
     },

@@ -22,7 +22,7 @@ pub fn register(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     let registration = Registration {
         username: &username,
         email: email.as_ref(),
-        password: p.str("password")?.to_string(),
+        password: p.opt_str("password")?.map(str::to_string),
         profile: profile.as_ref(),
     };
     account::register(ctx, registration, key.as_ref())

@@ -43,8 +43,9 @@ pub fn authorize(ctx: &Ctx, p: &Params) -> Result<Value, AppError> {
     };
     // A role in [AUTH] MFA_REQUIRED_ROLES counts only for a session opened
     // with a second factor.
-    let needs_otp =
-        |role: &&String| !info.has_otp() && ctx.config().auth.mfa_required_roles.contains(*role);
+    let needs_otp = |role: &&String| {
+        !info.has_second_factor() && ctx.config().auth.mfa_required_roles.contains(*role)
+    };
     let granting: Vec<&String> = info.roles.iter().filter(grants).collect();
     Ok(if granting.iter().any(|r| !needs_otp(r)) {
         json!({"allowed": true, "user_id": info.user_id})

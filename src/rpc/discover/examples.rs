@@ -139,11 +139,47 @@ pub const EXAMPLES: &[Example] = &[
         r#"{"user_id":42,"session_id":8,"access_token":"pat_Lw0JpHk2DgUa5EiO7nQeVtKm4sYq3vM8sXcN1bRf6Tz","refresh_token":"prt_Bs5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw0X9mY","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
         &[-32000, -32011, -32012, -32029, -32030],
     ),
+    (
+        "auth.passkey.register_begin",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"challenge_id":"q3Zr8TnV0bWc1XyLk5sJ2g","options":{"rp":{"id":"example.com","name":"Example"},"user":{"id":"cHJvZml0ZWUAAAAAAAAAKg","name":"alice","displayName":"alice"},"challenge":"Y2hhbGxlbmdlLWJ5dGVzLWZyb20tdGhlLXNlcnZlcg","pubKeyCredParams":[{"type":"public-key","alg":-7},{"type":"public-key","alg":-257}],"timeout":300000,"authenticatorSelection":{"residentKey":"required","requireResidentKey":true,"userVerification":"required"},"attestation":"none","excludeCredentials":[]}}"#,
+        &[-32000, -32030, -32601],
+    ),
+    (
+        "auth.passkey.register_finish",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","challenge_id":"q3Zr8TnV0bWc1XyLk5sJ2g","credential":{"id":"Y3JlZC1pZA","rawId":"Y3JlZC1pZA","type":"public-key","response":{"clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0","attestationObject":"o2NmbXRkbm9uZQ"},"clientExtensionResults":{}},"name":"MacBook"}"#,
+        r#"{"passkey_id":3}"#,
+        &[-32000, -32010, -32030, -32601],
+    ),
+    (
+        "auth.passkey.login_begin",
+        r#"{"username":"alice"}"#,
+        r#"{"challenge_id":"Hn3PaeUd8GiRzBqVsNw0Xg","options":{"challenge":"c2lnbi1pbi1jaGFsbGVuZ2UtZnJvbS10aGUtc2VydmVy","timeout":300000,"rpId":"example.com","allowCredentials":[{"type":"public-key","id":"Y3JlZC1pZA"}],"userVerification":"required"}}"#,
+        &[-32000, -32011, -32601],
+    ),
+    (
+        "auth.passkey.login_finish",
+        r#"{"challenge_id":"Hn3PaeUd8GiRzBqVsNw0Xg","credential":{"id":"Y3JlZC1pZA","rawId":"Y3JlZC1pZA","type":"public-key","response":{"clientDataJSON":"eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0","authenticatorData":"YXV0aGVudGljYXRvci1kYXRh","signature":"c2lnbmF0dXJl","userHandle":"cHJvZml0ZWUAAAAAAAAAKg"},"clientExtensionResults":{}},"ip":"203.0.113.7","user_agent":"Mozilla/5.0"}"#,
+        r#"{"user_id":42,"session_id":9,"access_token":"pat_Ua5EiO7nQeVtKm4sYq3vM8sXcN1bRf6TzLw0JpHk2Dg","refresh_token":"prt_GiRzBqVsNw0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8","token_type":"Bearer","expires_in":900,"refresh_expires_in":2592000}"#,
+        &[-32000, -32011, -32012, -32014, -32029, -32030, -32601],
+    ),
+    (
+        "auth.passkey.list",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw"}"#,
+        r#"{"passkeys":[{"passkey_id":3,"name":"MacBook","created_at":"2026-11-28T03:00:00.000Z","last_used_at":"2026-11-29T08:15:00.000Z","backed_up":true}]}"#,
+        &[-32000, -32030],
+    ),
+    (
+        "auth.passkey.remove",
+        r#"{"token":"pat_0X9mYbS5oQ4cT1x2Jr7vLkWfHn3PaeUd8GiRzBqVsNw","passkey_id":3}"#,
+        r#"{"removed":true}"#,
+        &[-32000, -32013, -32030],
+    ),
     ("user.get", r#"{"user_id":42}"#, USER, &[-32000, -32013]),
     (
         "user.gets",
         r#"{"user_ids":[42,404]}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false,"passkeys":0},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"missing":[404]}"#,
         &[-32000],
     ),
     (
@@ -155,7 +191,7 @@ pub const EXAMPLES: &[Example] = &[
     (
         "user.search",
         r#"{"query":"ali","state":"active","role":"editor","created_after":"2026-01-01T00:00:00Z","limit":1}"#,
-        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
+        r#"{"users":[{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false,"passkeys":0},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:00:00.000Z"}],"next_cursor":"42"}"#,
         &[-32000],
     ),
     (
@@ -226,6 +262,6 @@ pub const EXAMPLES: &[Example] = &[
     ),
 ];
 
-const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
+const USER: &str = r#"{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"state":"active","roles":["editor"],"profile":{"nickname":"Alice"},"mfa":{"totp":false,"passkeys":0},"created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"}"#;
 
 const EXPORT: &str = r#"{"account":{"user_id":42,"username":"alice","email":"alice@example.com","email_verified":true,"pending_email":null,"state":"active","created_at":"2026-11-28T03:00:00.000Z","updated_at":"2026-11-28T03:05:00.000Z"},"roles":[{"role":"editor","granted_at":"2026-11-28T03:01:00.000Z"}],"sessions":[{"session_id":7,"created_at":"2026-11-28T03:00:00.000Z","last_seen_at":"2026-11-28T03:05:00.000Z","expires_at":"2026-12-28T03:00:00.000Z","revoked_at":null,"ip":"203.0.113.7","user_agent":"curl/8.5","amr":["pwd"]}],"mfa":{"totp":false,"totp_pending":false,"enabled_at":null,"recovery_codes_left":0},"passkeys":[],"profile":{"nickname":"Alice"},"login_events":[{"at":"2026-11-28T03:00:00.000Z","ok":true,"ip":"203.0.113.7","user_agent":"curl/8.5","reason":null}]}"#;

@@ -48,7 +48,7 @@ pub fn schema() -> Value {
                 "enabled_at": opt_time,
                 "recovery_codes_left": {"type": "integer", "minimum": 0},
             }), &["totp", "totp_pending", "enabled_at", "recovery_codes_left"]),
-            "passkeys": {"type": "array", "maxItems": 0, "description": "Passkeys are not implemented yet: always empty."},
+            "passkeys": {"type": "array", "items": {"$ref": "#/components/schemas/Passkey"}, "description": "The account's passkeys (auth.passkey.*): never their keys."},
             "profile": component("Profile"),
             "login_events": {"type": "array", "items": component("LoginEvent"), "description": "Newest first, at most 10000 (kept [RETENTION] LOGIN_EVENTS_DAYS)."},
         },

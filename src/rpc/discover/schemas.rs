@@ -203,7 +203,7 @@ pub fn schemas(config: &Config) -> Value {
                 password::MIN_BYTES, password::MAX_BYTES
             ),
         },
-        "Token": {"type": "string", "description": "A token as issued (pat_, prt_, prs_, pmf_ or pev_ ...); any other string is simply not active."},
+        "Token": {"type": "string", "description": "A token as issued (pat_, prt_, prs_, pmf_, pev_ or pre_ ...); any other string is simply not active."},
         "AccessToken": token("pat_", "Access token"),
         "RefreshToken": token("prt_", "Refresh token"),
         "ResetToken": token("prs_", "Password reset token"),
@@ -297,6 +297,9 @@ pub fn schemas(config: &Config) -> Value {
     if let (Some(map), Value::Object(mfa)) = (all.as_object_mut(), mfa_schemas()) {
         map.extend(mfa);
     }
+    if let (Some(map), Value::Object(passkeys)) = (all.as_object_mut(), passkey_schemas()) {
+        map.extend(passkeys);
+    }
     all
 }
 
@@ -312,14 +315,17 @@ fn mfa_schemas() -> Value {
         },
         "Mfa": {
             "type": "object",
-            "properties": {"totp": {"type": "boolean", "description": "TOTP is enabled (confirmed); a pending setup is false."}},
-            "required": ["totp"],
+            "properties": {
+                "totp": {"type": "boolean", "description": "TOTP is enabled (confirmed); a pending setup is false."},
+                "passkeys": {"type": "integer", "minimum": 0, "description": "How many passkeys the account has."},
+            },
+            "required": ["totp", "passkeys"],
             "additionalProperties": false,
         },
         "Amr": {
             "type": "array",
-            "items": {"enum": ["pwd", "otp"]},
-            "description": "How the session was authenticated: [\"pwd\"] or [\"pwd\", \"otp\"].",
+            "items": {"enum": ["pwd", "otp", "hwk"]},
+            "description": "How the session was authenticated: [\"pwd\"], [\"pwd\", \"otp\"], or [\"hwk\"] (a passkey: both factors).",
         },
         "MfaChallenge": {
             "type": "object",
@@ -331,6 +337,55 @@ fn mfa_schemas() -> Value {
                 "expires_in": {"type": "integer", "minimum": 1, "description": "Seconds the mfa_token lives (300)."},
             },
             "required": ["mfa_required", "mfa_token", "methods", "expires_in"],
+            "additionalProperties": false,
+        },
+    })
+}
+
+/// Passkeys' schemas (`auth.passkey.*`): the WebAuthn Level 3 JSON forms
+/// a browser's `PublicKeyCredential` helpers read and write.
+fn passkey_schemas() -> Value {
+    // Exactly what a base64url decoder without padding accepts: whole
+    // quads, then 2 or 3 characters whose unused low bits are zero.
+    let b64 = json!({
+        "type": "string",
+        "pattern": "^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$",
+        "description": "base64url, unpadded (as credential.toJSON() gives it)",
+    });
+    json!({
+        "EnrolmentToken": token("pre_", "Enrolment token of an account registered without a password: stands for an access token in auth.passkey.register_begin/register_finish; one passkey, 24 hours"),
+        "PasskeyChallengeId": {"type": "string", "minLength": 1, "maxLength": 64, "description": "A ceremony begun by *_begin: finished once, within 5 minutes, on any instance."},
+        "PasskeyId": {"type": "integer", "minimum": 1, "maximum": MAX_SAFE_ID},
+        "PasskeyCreationOptions": {"type": "object", "required": ["rp", "user", "challenge", "pubKeyCredParams"], "description": "PublicKeyCredentialCreationOptionsJSON: pass to PublicKeyCredential.parseCreationOptionsFromJSON, then navigator.credentials.create({publicKey}). residentKey and userVerification required, attestation none."},
+        "PasskeyRequestOptions": {"type": "object", "required": ["challenge"], "description": "PublicKeyCredentialRequestOptionsJSON: pass to PublicKeyCredential.parseRequestOptionsFromJSON, then navigator.credentials.get({publicKey}). userVerification required."},
+        "RegistrationResponse": {
+            "type": "object",
+            "description": "RegistrationResponseJSON: what credential.toJSON() gives after navigator.credentials.create.",
+            "properties": {
+                "id": b64, "rawId": b64, "type": {"const": "public-key"},
+                "response": {"type": "object", "properties": {"clientDataJSON": b64, "attestationObject": b64}, "required": ["clientDataJSON", "attestationObject"]},
+            },
+            "required": ["id", "rawId", "response", "type"],
+        },
+        "AuthenticationResponse": {
+            "type": "object",
+            "description": "AuthenticationResponseJSON: what credential.toJSON() gives after navigator.credentials.get.",
+            "properties": {
+                "id": b64, "rawId": b64, "type": {"const": "public-key"},
+                "response": {"type": "object", "properties": {"clientDataJSON": b64, "authenticatorData": b64, "signature": b64, "userHandle": {"oneOf": [b64, {"type": "null"}]}}, "required": ["clientDataJSON", "authenticatorData", "signature"]},
+            },
+            "required": ["id", "rawId", "response", "type"],
+        },
+        "Passkey": {
+            "type": "object",
+            "properties": {
+                "passkey_id": component("PasskeyId"),
+                "name": {"type": "string"},
+                "created_at": component("DateTime"),
+                "last_used_at": {"oneOf": [component("DateTime"), {"type": "null"}]},
+                "backed_up": {"type": "boolean", "description": "The authenticator says the key is backed up (synced), per its backup-state flag at the last ceremony."},
+            },
+            "required": ["passkey_id", "name", "created_at", "last_used_at", "backed_up"],
             "additionalProperties": false,
         },
     })

@@ -155,7 +155,7 @@ fn totp_is_required_at_login_only_once_a_code_confirms_the_setup() {
     let t = access(&tokens);
     assert_eq!(
         app.ok("user.get", json!({"user_id": id}))["mfa"],
-        json!({"totp": false})
+        json!({"totp": false, "passkeys": 0})
     );
     app.err(
         "auth.mfa.confirm_totp",
@@ -222,7 +222,7 @@ fn totp_is_required_at_login_only_once_a_code_confirms_the_setup() {
     // Enabled: every read of the User says so (the cached one too).
     assert_eq!(
         app.ok("user.get", json!({"user_id": id}))["mfa"],
-        json!({"totp": true})
+        json!({"totp": true, "passkeys": 0})
     );
     let found = app.ok("user.find", json!({"username": "alice"}));
     assert_eq!(found["mfa"]["totp"], true);

@@ -98,7 +98,7 @@ fn reset_mfa_removes_the_factor_and_revokes_every_session() {
     );
     let user = app.ok("user.reset_mfa", json!({"user_id": e.user_id}));
     assert_eq!(user["user_id"], e.user_id);
-    assert_eq!(user["mfa"], json!({"totp": false}));
+    assert_eq!(user["mfa"], json!({"totp": false, "passkeys": 0}));
     assert_eq!(
         app.ok("user.get", json!({"user_id": e.user_id}))["mfa"]["totp"],
         false

@@ -12,6 +12,8 @@ mod mfa;
 mod mfa_keys;
 mod mfa_login;
 mod mfa_rules;
+mod passkey;
+mod passkey_accounts;
 mod password;
 mod races;
 mod register;

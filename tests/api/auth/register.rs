@@ -231,7 +231,7 @@ fn register_refuses_invalid_usernames_emails_and_missing_fields() {
             "email",
             "invalid",
         ),
-        (json!({"username": "erin"}), "password", "missing"),
+        // Without a password: a passkey-only account (auth/passkey_accounts.rs).
         (json!({"password": PASSWORD}), "username", "missing"),
     ];
     for (params, field, reason) in cases {

@@ -43,7 +43,7 @@ fn get_assembles_the_user_from_the_postgres_account_and_the_mongo_profile() {
     assert_eq!(user["email_verified"], false);
     assert_eq!(user["state"], "active");
     assert_eq!(user["roles"], json!([]));
-    assert_eq!(user["mfa"], json!({"totp": false}));
+    assert_eq!(user["mfa"], json!({"totp": false, "passkeys": 0}));
     assert_eq!(
         user["profile"],
         json!({"nickname": "Annie", "extra": {"team": "core"}})
