@@ -59,6 +59,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct PgConfig {
     pub uri: String,
+    /// Streaming replicas that carry the read-only work, if any.
+    pub read_uri: Option<String>,
+    pub read_pool_size: u32,
     pub pool_size: u32,
     pub pool_timeout: Duration,
     pub pool_recycle: Duration,

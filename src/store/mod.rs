@@ -17,6 +17,7 @@ pub mod mfa;
 pub mod mongo;
 pub mod pg;
 pub mod redis;
+pub mod replica;
 pub mod seeded;
 pub mod sessions;
 

@@ -6,7 +6,9 @@ mod crash;
 mod dependencies;
 mod drain;
 mod erasure;
+mod failover;
 mod private;
+mod replicas;
 mod retention;
 mod revocation;
 
