@@ -101,6 +101,17 @@ impl Ctx<'_> {
         self.svc.model.read(self.pg_wait(), f)
     }
 
+    /// [`Ctx::read`] for lookups: a replica's answer that `complete` finds
+    /// short is asked of the primary again (`Model::read_found`).
+    pub fn read_found<T>(
+        &self,
+        f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+        complete: impl Fn(&T) -> bool,
+    ) -> Result<T, AppError> {
+        self.check_deadline()?;
+        self.svc.model.read_found(self.pg_wait(), f, complete)
+    }
+
     fn pg_wait(&self) -> Duration {
         self.remaining().min(self.svc.config.pg.pool_timeout)
     }

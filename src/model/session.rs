@@ -46,7 +46,10 @@ fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
     // Taken before the read: a change applied meanwhile forbids caching.
     let generation = svc.model.caches.generation();
     let now = Utc::now().timestamp();
-    let sessions = ctx.read(|conn| sessions::by_access_tokens(conn, hashes))?;
+    let sessions = ctx.read_found(
+        |conn| sessions::by_access_tokens(conn, hashes),
+        |found| found.len() == hashes.len(),
+    )?;
     let mut found = HashMap::with_capacity(hashes.len());
     for (hash, s) in sessions {
         let exp = s.expires_at.timestamp();

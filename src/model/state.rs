@@ -104,14 +104,29 @@ impl Model {
     pub fn read<T>(
         &self,
         wait: Duration,
+        f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+    ) -> Result<T, AppError> {
+        self.read_found(wait, f, |_| true)
+    }
+
+    /// [`Model::read`] for lookups: an answer from a replica that
+    /// `complete` finds short (a row written on another instance that this
+    /// one's feed has not seen yet, so the replica may still lack it) is
+    /// asked of the primary again. A token issued by one instance is so
+    /// found by the next at once, as without replicas.
+    pub fn read_found<T>(
+        &self,
+        wait: Duration,
         mut f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+        complete: impl Fn(&T) -> bool,
     ) -> Result<T, AppError> {
         if let Some(mut conn) = self.replicas.connection(wait) {
             match f(&mut conn) {
-                Ok(found) => {
+                Ok(found) if complete(&found) => {
                     self.replicas.count(true);
                     return Ok(found);
                 }
+                Ok(_) => {}
                 Err(e) => self.replicas.failed(&mut conn, &e),
             }
         }

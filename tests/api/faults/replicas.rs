@@ -94,7 +94,10 @@ fn with_replay_paused_reads_go_to_the_primary_and_a_revoked_token_is_dead_everyw
         2,
         "A did not read its own write"
     );
-    let seen = b.eventually(WITHIN, || sessions(&b, &token).len() == 2);
+    let seen = b.eventually(WITHIN, || {
+        let r = b.rpc("auth.sessions", json!({"token": token}));
+        r["result"]["sessions"].as_array().map(Vec::len) == Some(2)
+    });
     assert!(seen, "B never saw A's new session");
 
     a.ok("auth.logout", json!({"token": victim}));
