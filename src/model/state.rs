@@ -200,12 +200,17 @@ impl Model {
              # TYPE profiteer_pg_reads_total counter\n\
              profiteer_pg_reads_total{{target=\"primary\"}} {}\n\
              profiteer_pg_reads_total{{target=\"replica\"}} {}\n\
+             # HELP profiteer_pg_replica_checks_total Times a replica was asked how far it had \
+             replayed (only when what it said last was behind what this instance had seen).\n\
+             # TYPE profiteer_pg_replica_checks_total counter\n\
+             profiteer_pg_replica_checks_total {}\n\
              # HELP profiteer_pg_replica_lag_bytes How far a replica's replay was behind the \
              primary WAL position this instance had seen, when last asked (-1: never asked).\n\
              # TYPE profiteer_pg_replica_lag_bytes gauge\n\
              profiteer_pg_replica_lag_bytes {}\n",
             stats.primary.load(Ordering::Relaxed),
             stats.replica.load(Ordering::Relaxed),
+            stats.checks.load(Ordering::Relaxed),
             stats.lag_bytes.load(Ordering::Relaxed),
         )
     }

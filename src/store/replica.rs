@@ -28,6 +28,8 @@ pub const SKIP: Duration = Duration::from_secs(5);
 pub struct ReadStats {
     pub primary: AtomicU64,
     pub replica: AtomicU64,
+    /// Times a replica was asked how far it had replayed.
+    pub checks: AtomicU64,
     /// How far behind "seen" a replica was when last asked, in bytes of
     /// WAL (0 when it had caught up); -1 before any was asked.
     pub lag_bytes: AtomicI64,
@@ -102,12 +104,18 @@ impl Replicas {
         // Read before the replica is asked: a position seen meanwhile is
         // the next read's business.
         let seen = self.seen.load(Ordering::SeqCst);
-        let mut conn = match pool.get_timeout(wait.min(pg::READ_CONNECT_TIMEOUT)) {
-            Ok(conn) => conn,
-            Err(e) => {
-                self.skip(&format!("no connection ({e})"));
-                return None;
-            }
+        let mut conn = match pool.try_get() {
+            Some(conn) => conn,
+            // Every replica connection busy: the primary takes this read
+            // rather than have it wait.
+            None if pool.state().connections >= pool.max_size() => return None,
+            None => match pool.get_timeout(wait.min(pg::READ_CONNECT_TIMEOUT)) {
+                Ok(conn) => conn,
+                Err(e) => {
+                    self.skip(&format!("no connection ({e})"));
+                    return None;
+                }
+            },
         };
         match self.replayed(&mut conn, seen) {
             Replay::CaughtUp => Some(conn),
@@ -124,6 +132,7 @@ impl Replicas {
     /// what it said last is below.
     fn replayed(&self, conn: &mut PgConn, seen: i64) -> Replay {
         if conn.replayed < seen {
+            self.stats.checks.fetch_add(1, Ordering::Relaxed);
             let asked = conn.client.query_one(
                 "SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0')::bigint",
                 &[],

@@ -139,3 +139,41 @@ fn with_the_replica_stopped_reads_cost_no_error() {
     assert_eq!(a.get("/readyz").status, 200);
     assert!(reads(&a, "primary") > 0.0);
 }
+
+/// Not a check, a measurement (wiki/reliability.md quotes it): how often
+/// the replica is asked how far it has replayed, with reads alone and with
+/// logins (writes) among them. `cargo test --test api
+/// replica_checks_per_read -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement: run with --ignored --nocapture"]
+fn replica_checks_per_read() {
+    let pair = PgPair::start();
+    let a = spawn_on(&pair, &with_replica(&pair));
+    a.register_and_login("mm_reader");
+    pair.standby.caught_up_with(&pair.primary);
+    let checks = || {
+        a.get("/metrics")
+            .text()
+            .lines()
+            .find_map(|l| l.strip_prefix("profiteer_pg_replica_checks_total "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+            .unwrap()
+    };
+    for every in [0, 10, 3] {
+        let (c0, r0, p0) = (checks(), reads(&a, "replica"), reads(&a, "primary"));
+        let start = std::time::Instant::now();
+        for i in 0..300 {
+            if every > 0 && i % every == 0 {
+                login(&a, "mm_reader");
+            }
+            a.ok("user.search", json!({"query": "mm_"}));
+        }
+        eprintln!(
+            "a login every {every} reads (0: none): 300 reads in {:?}: replica {}, primary {}, checks {}",
+            start.elapsed(),
+            reads(&a, "replica") - r0,
+            reads(&a, "primary") - p0,
+            checks() - c0
+        );
+    }
+}
