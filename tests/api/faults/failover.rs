@@ -106,6 +106,9 @@ fn after_a_promotion_every_instance_writes_to_the_new_primary_and_nothing_acknow
     assert_eq!(a.get("/readyz").status, 200);
 
     pair.primary.down();
+    // No host takes writes (the standby is read-only): not ready.
+    let unready = a.eventually(FAILOVER, || a.get("/readyz").status == 503);
+    assert!(unready, "/readyz stayed 200 with no primary");
     pair.standby.promote();
 
     for (app, name) in [(&a, "a"), (&b, "b")] {
@@ -131,7 +134,8 @@ fn after_a_promotion_every_instance_writes_to_the_new_primary_and_nothing_acknow
 }
 
 /// The primary turns read-only with its connections open (as a demoted
-/// primary would) and the standby is promoted. A pooled connection to the
+/// primary would): `/readyz` is 503. The standby is promoted. A pooled
+/// connection to the
 /// old primary fails one write with 25006 and is dropped with every other
 /// connection opened before: the writes that follow all succeed (reusing
 /// one would fail them), `/readyz` is 200 again, and the cache feed has
@@ -156,6 +160,10 @@ fn connections_found_on_a_read_only_server_are_dropped_and_the_feed_follows_the_
         "ALTER SYSTEM SET default_transaction_read_only = on",
     );
     pair.primary.text("postgres", "SELECT pg_reload_conf()");
+    // The pooled connections still reach the old primary, which answers
+    // `SELECT 1` but takes no write: not ready.
+    let unready = a.eventually(FAILOVER, || a.get("/readyz").status == 503);
+    assert!(unready, "/readyz stayed 200 with only read-only servers");
     pair.standby.promote();
 
     for (app, name) in [(&a, "a"), (&b, "b")] {
