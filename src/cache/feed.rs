@@ -69,9 +69,16 @@ pub fn run(
     let mut reads: u64 = 0;
     while !stop.load(Ordering::Acquire) {
         let started = Instant::now();
-        match read(&mut client, &cfg, from) {
+        // A new connection after a lost one may reach another server: a
+        // standby promoted after a crash hands out again transaction ids the
+        // old primary had used, so reading on from `from` could skip its
+        // changes. Such a read starts afresh and the caches are emptied.
+        let rejoined = client.is_none() && last_ok.is_some();
+        match read(&mut client, &cfg, if rejoined { None } else { from }) {
             Ok(read) => {
-                if last_ok.is_some_and(|t| t.elapsed() > RESYNC_AFTER) {
+                // Before anything is dropped (see the module's comment).
+                replicas.saw(read.lsn);
+                if rejoined || last_ok.is_some_and(|t| t.elapsed() > RESYNC_AFTER) {
                     caches.clear();
                 }
                 let found: Vec<Change> = read
@@ -87,7 +94,6 @@ pub fn run(
                         read.done_below
                     );
                 }
-                replicas.saw(read.lsn);
                 caches.apply(&found);
                 caches.fresh_as_of(started);
                 from = Some(read.done_below);
