@@ -22,6 +22,7 @@ use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
 use crate::store::pg;
 use crate::store::redis::Redis;
+use crate::store::replica::Replicas;
 use crate::thrift::{self, ThriftServer};
 use crate::window::WindowCounter;
 
@@ -46,6 +47,7 @@ impl App {
             log::warn!("{warning}");
         }
         let pg = pg::build_pool(&config.pg)?;
+        let replicas = Arc::new(Replicas::new(pg::build_read_pool(&config.pg)?));
         {
             let mut conn = pg.get().map_err(|e| {
                 format!("[PG] PG_URI: cannot connect to PostgreSQL ({e}); is it running?")
@@ -62,9 +64,9 @@ impl App {
         // Not joined at shutdown: a read stuck on a stalled PostgreSQL must
         // not hold the exit; the thread only ever touches the caches.
         spawn("cache-feed", {
-            let (caches, stop) = (caches.clone(), stop.clone());
+            let (caches, replicas, stop) = (caches.clone(), replicas.clone(), stop.clone());
             let pg_config = pg::client_config(&config.pg)?;
-            move || cache::feed::run(caches, pg_config, stop)
+            move || cache::feed::run(caches, replicas, pg_config, stop)
         })?;
         background.push(spawn("retention", {
             let (pool, mongo, stop) = (pg.clone(), mongo.clone(), stop.clone());
@@ -113,6 +115,7 @@ impl App {
             .map_err(|e| format!("cannot start the fetch pool: {e}"))?;
         let model = Model::new(Parts {
             pg,
+            replicas,
             redis,
             mongo: mongo.clone(),
             caches,

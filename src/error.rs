@@ -231,8 +231,14 @@ fn with_causes(e: &dyn std::error::Error) -> String {
 /// query, a value that does not decode) is a bug: `internal`.
 impl From<postgres::Error> for AppError {
     fn from(e: postgres::Error) -> AppError {
+        // Every error of a query on the primary passes here: one that says
+        // the primary is gone or read-only retires the pool's connections.
+        crate::store::pg::note_error(&e);
         let server_side = e.code().map(|c| c.code().get(..2).unwrap_or(""));
-        let unreachable = e.is_closed()
+        // A read-only server took a write: no primary here (failing over).
+        let read_only = e.code() == Some(&postgres::error::SqlState::READ_ONLY_SQL_TRANSACTION);
+        let unreachable = read_only
+            || e.is_closed()
             || matches!(server_side, Some("08" | "57" | "53"))
             || (e.as_db_error().is_none()
                 && (std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>())

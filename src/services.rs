@@ -9,7 +9,8 @@ use crate::error::{AppError, Dependency};
 use crate::metrics::Metrics;
 use crate::model::Model;
 use crate::store::mongo::Mongo;
-use crate::store::pg;
+use crate::store::pg::PgConn;
+use crate::store::replica::PrimaryConn;
 
 #[cfg(test)]
 use {
@@ -83,12 +84,36 @@ impl Ctx<'_> {
         }
     }
 
-    /// A PostgreSQL connection, waited for no longer than the pool timeout
-    /// or the request's deadline.
-    pub fn pg(&self) -> Result<pg::Conn, AppError> {
+    /// A connection to the primary, waited for no longer than the pool
+    /// timeout or the request's deadline.
+    pub fn pg(&self) -> Result<PrimaryConn<'_>, AppError> {
         self.check_deadline()?;
-        let wait = self.remaining().min(self.svc.config.pg.pool_timeout);
-        Ok(self.svc.model.connection(wait)?)
+        Ok(self.svc.model.connection(self.pg_wait())?)
+    }
+
+    /// Runs the read-only `f` on a replica that has replayed all this
+    /// instance has seen, else on the primary (`Model::read`).
+    pub fn read<T>(
+        &self,
+        f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+    ) -> Result<T, AppError> {
+        self.check_deadline()?;
+        self.svc.model.read(self.pg_wait(), f)
+    }
+
+    /// [`Ctx::read`] for lookups: a replica's answer that `complete` finds
+    /// short is asked of the primary again (`Model::read_found`).
+    pub fn read_found<T>(
+        &self,
+        f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+        complete: impl Fn(&T) -> bool,
+    ) -> Result<T, AppError> {
+        self.check_deadline()?;
+        self.svc.model.read_found(self.pg_wait(), f, complete)
+    }
+
+    fn pg_wait(&self) -> Duration {
+        self.remaining().min(self.svc.config.pg.pool_timeout)
     }
 
     /// Runs a MongoDB call on the fetch pool and waits for it no longer than
@@ -147,7 +172,8 @@ impl Services {
         let mongo = Arc::new(Mongo::connect(&config.mongo).unwrap());
         let token_calls = Arc::new(WindowCounter::default());
         let model = Model::new(Parts {
-            pg: pg::build_pool(&config.pg).unwrap(),
+            pg: crate::store::pg::build_pool(&config.pg).unwrap(),
+            replicas: Arc::new(crate::store::replica::Replicas::new(None)),
             redis: Arc::new(Redis::connect(&config.redis).unwrap()),
             events: EventWriter::start(mongo.clone()),
             mongo,

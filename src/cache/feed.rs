@@ -3,6 +3,15 @@
 //! process's caches, then renews their lease. If PostgreSQL cannot be read,
 //! the lease runs out and the caches stop answering (reads go to
 //! PostgreSQL, which is then down anyway).
+//!
+//! The feed reads the primary: its connection asks for a writable server
+//! (`store::pg::client_config`), and a read that finds the server read-only
+//! (a primary demoted) drops the connection and looks again, so after a
+//! failover the feed follows the new primary. Each read also gives the
+//! primary's WAL position, which replica reads must have replayed
+//! ([`Replicas::saw`]); it is published before the changes are applied, so
+//! a read that starts after a cache dropped something never goes to a
+//! replica that has not replayed that change.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::{Change, LocalCaches};
 use crate::store::changes;
+use crate::store::replica::Replicas;
 
 pub const INTERVAL: Duration = Duration::from_millis(150);
 /// Rows live an hour (`store::changes::prune`); a feed that could not read
@@ -25,8 +35,31 @@ fn connect(cfg: &postgres::Config) -> Result<postgres::Client, postgres::Error> 
     Ok(client)
 }
 
+/// One read of the changes, on the primary.
+fn read(
+    client: &mut Option<postgres::Client>,
+    cfg: &postgres::Config,
+    from: Option<i64>,
+) -> Result<changes::Read, String> {
+    let read = match client.as_mut() {
+        Some(c) => changes::since(c, from),
+        None => connect(cfg).and_then(|c| changes::since(client.insert(c), from)),
+    }
+    .map_err(|e| e.to_string())?;
+    if read.writable {
+        Ok(read)
+    } else {
+        Err("the server is read-only (no longer the primary)".into())
+    }
+}
+
 /// Runs until `stop` is set.
-pub fn run(caches: Arc<LocalCaches>, mut cfg: postgres::Config, stop: Arc<AtomicBool>) {
+pub fn run(
+    caches: Arc<LocalCaches>,
+    replicas: Arc<Replicas>,
+    mut cfg: postgres::Config,
+    stop: Arc<AtomicBool>,
+) {
     cfg.connect_timeout(Duration::from_secs(2));
     cfg.keepalives_idle(Duration::from_secs(5));
     let mut client: Option<postgres::Client> = None;
@@ -36,13 +69,16 @@ pub fn run(caches: Arc<LocalCaches>, mut cfg: postgres::Config, stop: Arc<Atomic
     let mut reads: u64 = 0;
     while !stop.load(Ordering::Acquire) {
         let started = Instant::now();
-        let result = match client.as_mut() {
-            Some(c) => changes::since(c, from),
-            None => connect(&cfg).and_then(|c| changes::since(client.insert(c), from)),
-        };
-        match result {
+        // A new connection after a lost one may reach another server: a
+        // standby promoted after a crash hands out again transaction ids the
+        // old primary had used, so reading on from `from` could skip its
+        // changes. Such a read starts afresh and the caches are emptied.
+        let rejoined = client.is_none() && last_ok.is_some();
+        match read(&mut client, &cfg, if rejoined { None } else { from }) {
             Ok(read) => {
-                if last_ok.is_some_and(|t| t.elapsed() > RESYNC_AFTER) {
+                // Before anything is dropped (see the module's comment).
+                replicas.saw(read.lsn);
+                if rejoined || last_ok.is_some_and(|t| t.elapsed() > RESYNC_AFTER) {
                     caches.clear();
                 }
                 let found: Vec<Change> = read

@@ -220,6 +220,10 @@ mod tests {
             masked("PG_URI", "postgres://u:p@h1,h2/db"),
             "postgres://u:***@h1,h2/db"
         );
+        assert_eq!(
+            masked("PG_READ_URI", "postgresql://u:p@r1:5432,r2:5432/db"),
+            "postgresql://u:***@r1:5432,r2:5432/db"
+        );
     }
 
     /// Issue 28: `check-config` showed these.

@@ -61,6 +61,9 @@ pub struct ServerConfig {
 #[derive(Debug, Clone)]
 pub struct PgConfig {
     pub uri: String,
+    /// Streaming replicas that carry the read-only work, if any.
+    pub read_uri: Option<String>,
+    pub read_pool_size: u32,
     pub pool_size: u32,
     pub pool_timeout: Duration,
     pub pool_recycle: Duration,
@@ -355,6 +358,32 @@ mod tests {
     }
 
     #[test]
+    fn replicas_are_optional_and_their_pool_defaults_to_the_primarys() {
+        let c = load(MINIMAL, &[]).unwrap();
+        assert_eq!(c.pg.read_uri, None);
+        let text = format!(
+            "{MINIMAL}[PG]\nPG_POOL_SIZE = 9\n\
+             PG_URI = postgresql://u@h1:5432,h2:5433/db?target_session_attrs=read-write\n\
+             PG_READ_URI = postgresql://u@h2:5433,h3/db?load_balance_hosts=random\n"
+        );
+        let c = load(&text, &[]).unwrap();
+        assert_eq!(c.pg.read_pool_size, 9);
+        assert!(c.pg.read_uri.as_deref().unwrap().contains("h3"));
+        for (bad, key) in [
+            ("PG_READ_URI = mysql://h/db", "[PG] PG_READ_URI"),
+            (
+                "PG_READ_URI = postgresql://h/db?target_session_attrs=nope",
+                "[PG] PG_READ_URI",
+            ),
+            ("PG_READ_POOL_SIZE = 0", "[PG] PG_READ_POOL_SIZE"),
+            ("PG_URI = postgresql://h:notaport/db", "[PG] PG_URI"),
+        ] {
+            let err = load(&format!("{MINIMAL}[PG]\n{bad}\n"), &[]).unwrap_err();
+            assert!(err.0.starts_with(key), "{bad}: {}", err.0);
+        }
+    }
+
+    #[test]
     fn the_thrift_port_is_off_unless_set_and_checked_when_set() {
         let c = load(MINIMAL, &[]).unwrap();
         assert_eq!(c.thrift.port, None);
@@ -573,6 +602,8 @@ mod tests {
             "LOGIN_EVENTS_DAYS",
             "EVENTS_DAYS",
             "PG_URI",
+            "PG_READ_URI",
+            "PG_READ_POOL_SIZE",
             "PG_POOL_SIZE",
             "PG_POOL_TIMEOUT",
             "PG_POOL_RECYCLE",

@@ -178,12 +178,42 @@ pub(super) fn validate(raw: Raw) -> Result<Config, ConfigError> {
         )));
     }
 
+    let pg_uri = uri(&mut r, "PG", "PG_URI", &["postgres://", "postgresql://"])?;
+    let read_uri = match r.take("PG", "PG_READ_URI") {
+        None => None,
+        Some(value) if value.starts_with("postgres://") || value.starts_with("postgresql://") => {
+            Some(value)
+        }
+        Some(_) => {
+            return Err(ConfigError(
+                "[PG] PG_READ_URI does not start with postgres:// or postgresql://: expected \
+                 the URI of one or several streaming replicas"
+                    .into(),
+            ))
+        }
+    };
+    let pool_size = r.ranged("PG", "PG_POOL_SIZE", 20, 1, 1000)?;
     let pg = PgConfig {
-        uri: uri(&mut r, "PG", "PG_URI", &["postgres://", "postgresql://"])?,
-        pool_size: r.ranged("PG", "PG_POOL_SIZE", 20, 1, 1000)?,
+        uri: pg_uri,
+        read_pool_size: r.ranged("PG", "PG_READ_POOL_SIZE", pool_size, 1, 1000)?,
+        read_uri,
+        pool_size,
         pool_timeout: secs(r.ranged("PG", "PG_POOL_TIMEOUT", 3, 1, 3600)?),
         pool_recycle: secs(r.ranged("PG", "PG_POOL_RECYCLE", 3600, 1, 86400 * 7)?),
     };
+    for (key, value) in [
+        ("PG_URI", Some(&pg.uri)),
+        ("PG_READ_URI", pg.read_uri.as_ref()),
+    ] {
+        if let Some(value) = value {
+            value.parse::<postgres::Config>().map_err(|_| {
+                ConfigError(format!(
+                    "[PG] {key} is not a valid PostgreSQL URI: expected \
+                     postgresql://user@host1:port1,host2:port2/db?options"
+                ))
+            })?;
+        }
+    }
     if r.take("PG", "PG_MAX_OVER").is_some() {
         warnings.push(
             "[PG] PG_MAX_OVER is ignored: the pool never grows past PG_POOL_SIZE".to_string(),

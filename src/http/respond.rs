@@ -99,13 +99,15 @@ impl Reply {
         svc.model.gauges(&mut gauges);
         let mut text = svc.metrics.render(&gauges);
         text.push_str(&svc.model.shared_fetches());
+        text.push_str(&svc.model.replica_reads());
         text.push_str(&crate::webhooks::metrics());
         let mut r = Reply::text(200, &text);
         r.content_type = "text/plain; version=0.0.4; charset=utf-8";
         r
     }
 
-    /// 503 only while draining or when PostgreSQL cannot be reached: Redis
+    /// 503 only while draining or when no writable PostgreSQL primary can
+    /// be reached (replicas do not count): Redis
     /// or MongoDB down is degraded service, not unready, or a balancer
     /// would pull every instance at once during an outage the service rides
     /// out. The body names each dependency's state (never error text).

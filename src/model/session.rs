@@ -46,10 +46,10 @@ fn lookup(ctx: &Ctx, hashes: &[TokenHash]) -> Found<TokenHash, Arc<TokenInfo>> {
     // Taken before the read: a change applied meanwhile forbids caching.
     let generation = svc.model.caches.generation();
     let now = Utc::now().timestamp();
-    let sessions = {
-        let mut conn = ctx.pg()?;
-        sessions::by_access_tokens(&mut conn, hashes)?
-    };
+    let sessions = ctx.read_found(
+        |conn| sessions::by_access_tokens(conn, hashes),
+        |found| found.len() == hashes.len(),
+    )?;
     let mut found = HashMap::with_capacity(hashes.len());
     for (hash, s) in sessions {
         let exp = s.expires_at.timestamp();
@@ -176,6 +176,5 @@ pub fn logout_all(ctx: &Ctx, info: &TokenInfo) -> Result<usize, AppError> {
 
 /// `auth.sessions`: the live sessions of the token's user, newest first.
 pub fn live(ctx: &Ctx, info: &TokenInfo) -> Result<Vec<SessionRow>, AppError> {
-    let mut conn = ctx.pg()?;
-    Ok(sessions::live(&mut conn.client, info.user_id)?)
+    ctx.read(|conn| sessions::live(&mut conn.client, info.user_id))
 }

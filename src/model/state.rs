@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::cache::{LocalCaches, TokenInfo, UserJson};
 use crate::domain::TokenHash;
+use crate::error::AppError;
 use crate::events::EventWriter;
 use crate::hashlane::HashLane;
 use crate::metrics::Gauges;
@@ -17,12 +18,16 @@ use crate::model::coalesce::Coalescer;
 use crate::store::error::StoreError;
 use crate::store::local_limits::LocalLimits;
 use crate::store::mongo::Mongo;
-use crate::store::pg;
+use crate::store::pg::{self, PgConn};
 use crate::store::redis::Redis;
+use crate::store::replica::{PrimaryConn, Replicas};
 use crate::window::WindowCounter;
 
 pub struct Model {
     pub(in crate::model) pg: pg::Pool,
+    /// Streaming replicas for reads (`PG_READ_URI`), and what they must
+    /// have replayed to be read from.
+    pub(in crate::model) replicas: Arc<Replicas>,
     pub(in crate::model) redis: Arc<Redis>,
     pub(in crate::model) mongo: Arc<Mongo>,
     pub(in crate::model) caches: Arc<LocalCaches>,
@@ -47,6 +52,7 @@ pub struct Model {
 /// What a [`Model`] is made of, built by `App::build` (and the tests).
 pub struct Parts {
     pub pg: pg::Pool,
+    pub replicas: Arc<Replicas>,
     pub redis: Arc<Redis>,
     pub mongo: Arc<Mongo>,
     pub caches: Arc<LocalCaches>,
@@ -72,6 +78,7 @@ impl Model {
         };
         Model {
             pg: p.pg,
+            replicas: p.replicas,
             redis: p.redis,
             mongo: p.mongo,
             caches: p.caches,
@@ -86,9 +93,47 @@ impl Model {
         }
     }
 
-    /// A pooled PostgreSQL connection, waited for at most `wait`.
-    pub fn connection(&self, wait: Duration) -> Result<pg::Conn, StoreError> {
-        pg::get(&self.pg, wait)
+    /// A pooled connection to the primary, waited for at most `wait`.
+    pub fn connection(&self, wait: Duration) -> Result<PrimaryConn<'_>, StoreError> {
+        Ok(PrimaryConn::new(pg::get(&self.pg, wait)?, &self.replicas))
+    }
+
+    /// Runs the read-only `f` on a replica that has replayed everything
+    /// this instance has seen, else (or if it fails there) on the primary,
+    /// waiting at most `wait` for a connection.
+    pub fn read<T>(
+        &self,
+        wait: Duration,
+        f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+    ) -> Result<T, AppError> {
+        self.read_found(wait, f, |_| true)
+    }
+
+    /// [`Model::read`] for lookups: an answer from a replica that
+    /// `complete` finds short (a row written on another instance that this
+    /// one's feed has not seen yet, so the replica may still lack it) is
+    /// asked of the primary again. A token issued by one instance is so
+    /// found by the next at once, as without replicas.
+    pub fn read_found<T>(
+        &self,
+        wait: Duration,
+        mut f: impl FnMut(&mut PgConn) -> Result<T, postgres::Error>,
+        complete: impl Fn(&T) -> bool,
+    ) -> Result<T, AppError> {
+        if let Some(mut conn) = self.replicas.connection(wait) {
+            match f(&mut conn) {
+                Ok(found) if complete(&found) => {
+                    self.replicas.count(true);
+                    return Ok(found);
+                }
+                Ok(_) => {}
+                Err(e) => self.replicas.failed(&mut conn, &e),
+            }
+        }
+        let mut conn = pg::get(&self.pg, wait)?;
+        let found = f(&mut conn)?;
+        self.replicas.count(false);
+        Ok(found)
     }
 
     /// Runs `f` on the fetch pool (see `Ctx::start_mongo`).
@@ -145,6 +190,31 @@ impl Model {
         )
     }
 
+    /// Where the read-only work ran (primary or replica) and how far behind
+    /// a replica was when last asked, as Prometheus text.
+    pub fn replica_reads(&self) -> String {
+        let stats = &self.replicas.stats;
+        format!(
+            "# HELP profiteer_pg_reads_total Read-only PostgreSQL work (user reads, auth.sessions, \
+             token misses) by the server it ran on.\n\
+             # TYPE profiteer_pg_reads_total counter\n\
+             profiteer_pg_reads_total{{target=\"primary\"}} {}\n\
+             profiteer_pg_reads_total{{target=\"replica\"}} {}\n\
+             # HELP profiteer_pg_replica_checks_total Times a replica was asked how far it had \
+             replayed (only when what it said last was behind what this instance had seen).\n\
+             # TYPE profiteer_pg_replica_checks_total counter\n\
+             profiteer_pg_replica_checks_total {}\n\
+             # HELP profiteer_pg_replica_lag_bytes How far a replica's replay was behind the \
+             primary WAL position this instance had seen, when last asked (-1: never asked).\n\
+             # TYPE profiteer_pg_replica_lag_bytes gauge\n\
+             profiteer_pg_replica_lag_bytes {}\n",
+            stats.primary.load(Ordering::Relaxed),
+            stats.replica.load(Ordering::Relaxed),
+            stats.checks.load(Ordering::Relaxed),
+            stats.lag_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     /// Asks each dependency, waiting at most `wait` for any: MongoDB on a
     /// thread of its own, so a stalled server cannot hold the caller.
     pub fn probe(&self, wait: Duration) -> Probe {
@@ -157,8 +227,7 @@ impl Model {
             });
         let (postgres, redis) = std::thread::scope(|s| {
             let redis = s.spawn(|| self.redis.ping().is_ok());
-            let postgres = pg::get(&self.pg, wait)
-                .is_ok_and(|mut c| c.client.simple_query("SELECT 1").is_ok());
+            let postgres = self.primary_answers(wait);
             (postgres, redis.join().unwrap_or(false))
         });
         Probe {
@@ -166,6 +235,26 @@ impl Model {
             redis,
             mongo: rx.recv_timeout(wait).unwrap_or(false),
         }
+    }
+
+    /// Whether a writable primary answers. A pooled connection found on a
+    /// read-only server (the primary was demoted) retires the pool's
+    /// connections, and one more, fresh, is tried: the probe then reaches
+    /// whichever host is the primary now.
+    fn primary_answers(&self, wait: Duration) -> bool {
+        for _ in 0..2 {
+            let Ok(mut conn) = pg::get(&self.pg, wait) else {
+                return false;
+            };
+            match conn.client.query_one("SHOW transaction_read_only", &[]) {
+                Ok(row) => match row.try_get::<_, String>(0).as_deref() {
+                    Ok("off") => return true,
+                    _ => pg::demoted(&mut conn),
+                },
+                Err(e) => pg::note_error(&e),
+            }
+        }
+        false
     }
 
     /// Writes the queued login events before the process exits.

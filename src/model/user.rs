@@ -174,10 +174,10 @@ fn fetch(ctx: &Ctx, ids: &[i64]) -> Result<HashMap<i64, Arc<UserJson>>, AppError
     // right here on the calling thread.
     let wanted = ids.to_vec();
     let profiles = ctx.start_mongo(move |m, max_time| m.profiles(&wanted, max_time));
-    let accounts = {
-        let mut conn = ctx.pg()?;
-        accounts::accounts(&mut conn, ids)?
-    };
+    let accounts = ctx.read_found(
+        |conn| accounts::accounts(conn, ids),
+        |found| found.len() == ids.len(),
+    )?;
     let mut profiles = profiles_or_none(ctx, profiles);
     let mut assembled = Vec::with_capacity(accounts.len());
     for account in accounts {
@@ -215,10 +215,10 @@ fn profiles_or_none(
 
 /// `user.find`: the User whose username or email is `login`.
 pub fn find(ctx: &Ctx, login: &str) -> Result<Option<Arc<UserJson>>, AppError> {
-    let id = {
-        let mut conn = ctx.pg()?;
-        accounts::id_by_login(&mut conn.client, login)?
-    };
+    let id = ctx.read_found(
+        |conn| accounts::id_by_login(&mut conn.client, login),
+        Option::is_some,
+    )?;
     match id {
         Some(id) => get(ctx, id),
         None => Ok(None),
@@ -236,10 +236,7 @@ pub fn search(ctx: &Ctx, search: &Search) -> Result<(Vec<Arc<UserJson>>, Option<
     };
     // Before the rows are read: see `from_accounts`.
     let generation = ctx.svc.model.caches.generation();
-    let mut found = {
-        let mut conn = ctx.pg()?;
-        accounts::search(&mut conn.client, &one_more)?
-    };
+    let mut found = ctx.read(|conn| accounts::search(&mut conn.client, &one_more))?;
     let more = found.len() > page;
     found.truncate(page);
     let next = more.then(|| found.last().map(|a| a.id)).flatten();

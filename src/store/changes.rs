@@ -22,27 +22,41 @@ pub struct Read {
     /// Every transaction with a lower id had ended when the rows were read:
     /// the next read may start here and miss nothing.
     pub done_below: i64,
+    /// The primary's WAL position once the rows were read (bytes from
+    /// `0/0`): every change read had committed below it.
+    pub lsn: i64,
+    /// Whether the server takes writes. A read-only one (a standby, or a
+    /// primary turned read-only) is not where changes are written.
+    pub writable: bool,
     pub changes: Vec<(String, i64)>,
 }
 
 /// The changes of every transaction with an id from `from` on that has
 /// committed, read in one statement (one snapshot) with that snapshot's
-/// xmin. `None` reads no rows: only where the next read may start.
+/// xmin and the WAL position after it (`pg_current_wal_lsn()` fails on a
+/// standby, which is not where changes are written). `None` reads no rows:
+/// only where the next read may start.
 pub fn since(client: &mut postgres::Client, from: Option<i64>) -> Result<Read, postgres::Error> {
     let rows = client.query(
-        "SELECT s.xmin, c.kind, c.target \
-         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin) s \
+        "SELECT s.xmin, s.lsn, s.writable, c.kind, c.target \
+         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin, \
+                      pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint AS lsn, \
+                      current_setting('transaction_read_only') = 'off' AS writable) s \
          LEFT JOIN cache_changes c ON $1::bigint IS NOT NULL AND c.xid >= $1",
         &[&from],
     )?;
     let mut read = Read {
         done_below: 0,
+        lsn: 0,
+        writable: false,
         changes: Vec::with_capacity(rows.len()),
     };
     for row in &rows {
         read.done_below = row.try_get(0)?;
-        let kind: Option<String> = row.try_get(1)?;
-        let target: Option<i64> = row.try_get(2)?;
+        read.lsn = row.try_get(1)?;
+        read.writable = row.try_get(2)?;
+        let kind: Option<String> = row.try_get(3)?;
+        let target: Option<i64> = row.try_get(4)?;
         if let (Some(kind), Some(target)) = (kind, target) {
             read.changes.push((kind, target));
         }

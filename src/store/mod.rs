@@ -18,6 +18,7 @@ pub mod mongo;
 pub mod passkeys;
 pub mod pg;
 pub mod redis;
+pub mod replica;
 pub mod seeded;
 pub mod sessions;
 

@@ -7,8 +7,10 @@ mod crash;
 mod dependencies;
 mod drain;
 mod erasure;
+mod failover;
 mod private;
 mod redis_cluster;
+mod replicas;
 mod retention;
 mod revocation;
 

@@ -427,6 +427,69 @@ impl PrivatePg {
     pub fn base(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}", self.port)
     }
+
+    /// A streaming standby of `primary`: a `pg_basebackup -R` copy (which
+    /// writes `standby.signal` and `primary_conninfo`), started on a port of
+    /// its own. initdb's defaults already allow it: `wal_level = replica`,
+    /// ten WAL senders, and trust for replication connections.
+    pub fn standby_of(primary: &PrivatePg) -> PrivatePg {
+        let dir = scratch("pg");
+        Command::new("chown")
+            .args(["postgres"])
+            .arg(&dir)
+            .status()
+            .unwrap();
+        as_postgres(&format!(
+            "{} -h 127.0.0.1 -p {} -U postgres -D '{}' -R -X stream -c fast --no-sync",
+            pg_bin("pg_basebackup"),
+            primary.port,
+            dir.join("data").display()
+        ));
+        let pg = PrivatePg {
+            port: free_port(),
+            dir,
+        };
+        pg.up();
+        pg
+    }
+
+    /// `pg_ctl promote`: a standby becomes a primary (and waits for it).
+    pub fn promote(&self) {
+        as_postgres(&format!(
+            "{} -D '{}' -w promote >/dev/null",
+            pg_bin("pg_ctl"),
+            self.dir.join("data").display()
+        ));
+    }
+
+    /// A client of database `db` on this server.
+    pub fn client(&self, db: &str) -> postgres::Client {
+        postgres::Client::connect(&format!("{}/{db}", self.base()), postgres::NoTls).unwrap()
+    }
+
+    /// The first column of the first row `sql` answers on database `db`, as
+    /// text (`None` for NULL).
+    pub fn text(&self, db: &str, sql: &str) -> Option<String> {
+        let messages = self.client(db).simple_query(sql).unwrap();
+        messages.into_iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => Some(row.get(0).map(str::to_string)),
+            _ => None,
+        })?
+    }
+
+    /// Waits until this standby has replayed everything `primary` has
+    /// written so far.
+    pub fn caught_up_with(&self, primary: &PrivatePg) {
+        let target = primary
+            .text("postgres", "SELECT pg_current_wal_lsn()")
+            .unwrap();
+        let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn");
+        let until = Instant::now() + Duration::from_secs(30);
+        while self.text("postgres", &sql).as_deref() != Some("t") {
+            assert!(Instant::now() < until, "the standby never caught up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for PrivatePg {
