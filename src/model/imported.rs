@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::domain::{Email, ProfilePatch, UserState, Username};
 use crate::error::AppError;
+use crate::hashlane::Ticket;
 use crate::model::account_events::{self, Event};
 use crate::model::password as pw;
 use crate::services::Ctx;
@@ -49,9 +50,20 @@ pub type Outcomes = Vec<Result<i64, AppError>>;
 /// full (-32002, which callers in a tight loop hear paced; see
 /// `http::delay`). Rows not reached before the deadline are -32001.
 pub fn import(ctx: &Ctx, rows: &[Row]) -> Result<Outcomes, AppError> {
+    // The lane first, as for a registration: a call that can do nothing
+    // but hash is refused for the price of parsing it, before it costs a
+    // database round trip.
+    let plain = rows
+        .iter()
+        .filter(|r| matches!(r.secret, Secret::Plain(_)))
+        .count();
+    let first = (plain > 0).then(|| pw::reserve(ctx));
+    if plain == rows.len() && matches!(first, Some(Err(_))) {
+        return Err(AppError::Overloaded);
+    }
     let mut outcomes: Vec<Option<Result<i64, AppError>>> = vec![None; rows.len()];
     refuse_conflicts(ctx, rows, &mut outcomes)?;
-    let hashes = hash_passwords(ctx, rows, &mut outcomes);
+    let hashes = hash_passwords(ctx, rows, first, &mut outcomes);
     let ready: Vec<(usize, String)> = hashes
         .into_iter()
         .enumerate()
@@ -118,11 +130,13 @@ fn refuse_conflicts(
 }
 
 /// Each row's hash: given, or its plain password checked and hashed on
-/// the lane, one after another while the call's time lasts. Once the lane
-/// is full the other plain passwords are refused at once (-32002).
-fn hash_passwords(
-    ctx: &Ctx,
+/// the lane, one after another while the call's time lasts, the first with
+/// the place `first` reserved. Once the lane is full the other plain
+/// passwords are refused at once (-32002).
+fn hash_passwords<'a>(
+    ctx: &Ctx<'a>,
     rows: &[Row],
+    mut first: Option<Result<Ticket<'a>, AppError>>,
     outcomes: &mut [Option<Result<i64, AppError>>],
 ) -> Vec<Option<String>> {
     let mut lane_full = false;
@@ -141,15 +155,18 @@ fn hash_passwords(
             } else if Instant::now() >= pw::hash_deadline(ctx) {
                 Err(AppError::Timeout)
             } else {
-                pw::reserve(ctx).and_then(|ticket| {
-                    let chosen = pw::Chosen {
-                        raw: raw.clone(),
-                        field: "password",
-                        username: row.username.as_str(),
-                        email: row.email.as_ref().map(Email::as_str),
-                    };
-                    pw::check_and_hash(ctx, ticket, chosen)
-                })
+                first
+                    .take()
+                    .unwrap_or_else(|| pw::reserve(ctx))
+                    .and_then(|ticket| {
+                        let chosen = pw::Chosen {
+                            raw: raw.clone(),
+                            field: "password",
+                            username: row.username.as_str(),
+                            email: row.email.as_ref().map(Email::as_str),
+                        };
+                        pw::check_and_hash(ctx, ticket, chosen)
+                    })
             };
             match hashed {
                 Ok(hash) => Some(hash),
@@ -183,7 +200,11 @@ fn store(
             accounts::allocate_above(&mut conn.client, max)?;
         }
         let new = ready.iter().filter(|(i, _)| rows[*i].id.is_none()).count();
-        let mut drawn = accounts::next_ids(&mut conn.client, new)?.into_iter();
+        let mut drawn = match new {
+            0 => Vec::new(),
+            n => accounts::next_ids(&mut conn.client, n)?,
+        }
+        .into_iter();
         ready
             .iter()
             .map(|(i, _)| rows[*i].id.or_else(|| drawn.next()))
