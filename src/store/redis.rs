@@ -69,6 +69,24 @@ impl r2d2::HandleError<redis::RedisError> for QuietErrors {
     }
 }
 
+/// A pool of `client`'s connections as `[REDIS]` says, one Redis or a
+/// cluster alike: connections opened on demand, each with the command
+/// timeout, failures logged quietly.
+fn pool<M>(cfg: &RedisConfig, client: M) -> r2d2::Pool<M>
+where
+    M: r2d2::ManageConnection<Error = redis::RedisError>,
+    Timeouts: r2d2::CustomizeConnection<M::Connection, redis::RedisError>,
+{
+    r2d2::Pool::builder()
+        .max_size(cfg.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(cfg.connect_timeout)
+        .test_on_check_out(false)
+        .connection_customizer(Box::new(Timeouts(cfg.timeout)))
+        .error_handler(Box::new(QuietErrors))
+        .build_unchecked(client)
+}
+
 impl Redis {
     pub fn connect(cfg: &RedisConfig) -> Result<Redis, String> {
         let invalid = |_| "[REDIS] REDIS_URI is not a valid Redis URI".to_string();
@@ -82,28 +100,10 @@ impl Redis {
                 .max_retry_wait(CLUSTER_RETRY_WAIT_MS.1)
                 .build()
                 .map_err(invalid)?;
-            Pool::Cluster(
-                r2d2::Pool::builder()
-                    .max_size(cfg.pool_size)
-                    .min_idle(Some(0))
-                    .connection_timeout(cfg.connect_timeout)
-                    .test_on_check_out(false)
-                    .connection_customizer(Box::new(Timeouts(cfg.timeout)))
-                    .error_handler(Box::new(QuietErrors))
-                    .build_unchecked(client),
-            )
+            Pool::Cluster(pool(cfg, client))
         } else {
             let client = redis::Client::open(cfg.uri.as_str()).map_err(invalid)?;
-            Pool::Single(
-                r2d2::Pool::builder()
-                    .max_size(cfg.pool_size)
-                    .min_idle(Some(0))
-                    .connection_timeout(cfg.connect_timeout)
-                    .test_on_check_out(false)
-                    .connection_customizer(Box::new(Timeouts(cfg.timeout)))
-                    .error_handler(Box::new(QuietErrors))
-                    .build_unchecked(client),
-            )
+            Pool::Single(pool(cfg, client))
         };
         Ok(Redis {
             pool,
