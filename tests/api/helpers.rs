@@ -256,23 +256,26 @@ pub struct Run {
     pub stderr: String,
 }
 
-/// Runs the binary with `args` and `stdin`, to completion.
-pub fn run_cli(args: &[&str], stdin: &str) -> Run {
-    let mut child = Command::new(binary())
-        .args(args)
-        .env_remove("PROFITEER_CONFIG_PATH")
+/// Runs `command` with `stdin` written to it, to completion.
+pub fn run_with_stdin(command: &mut Command, stdin: &[u8]) -> std::process::Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs the binary with `args` and `stdin`, to completion.
+pub fn run_cli(args: &[&str], stdin: &str) -> Run {
+    let out = run_with_stdin(
+        Command::new(binary())
+            .args(args)
+            .env_remove("PROFITEER_CONFIG_PATH"),
+        stdin.as_bytes(),
+    );
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -6,7 +6,6 @@
 //! origins and RP ids, a counter that goes backwards, and ceremonies begun
 //! on one instance and finished on another.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
@@ -34,20 +33,10 @@ pub fn authenticator(request: Value) -> (Value, Value) {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/passkey/authenticator.py"
     );
-    let mut child = Command::new(python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(request.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(python()).arg(script),
+        request.to_string().as_bytes(),
+    );
     assert!(
         out.status.success(),
         "authenticator.py: {}",
