@@ -19,6 +19,17 @@ const TOKEN: Param = Param {
     required: true,
     schema: component!("Token"),
 };
+/// Where the end user is, as a login states it (login events, limits).
+pub(super) const IP: Param = Param {
+    name: "ip",
+    required: false,
+    schema: component!("Ip"),
+};
+pub(super) const USER_AGENT: Param = Param {
+    name: "user_agent",
+    required: false,
+    schema: component!("UserAgent"),
+};
 /// A new password: the policy applies.
 const NEW_PASSWORD: &str = component!("NewPassword");
 /// A presented password: only the 72-byte bound applies.
@@ -83,16 +94,8 @@ pub const METHODS: &[Method] = &[
                 required: true,
                 schema: PASSWORD,
             },
-            Param {
-                name: "ip",
-                required: false,
-                schema: component!("Ip"),
-            },
-            Param {
-                name: "user_agent",
-                required: false,
-                schema: component!("UserAgent"),
-            },
+            IP,
+            USER_AGENT,
         ],
         result: LOGIN_RESULT,
         handler: |c, p| login::login(c, p).map(Output::from),

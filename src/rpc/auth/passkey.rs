@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use super::{IP, USER_AGENT};
 use crate::domain::limits::{IP_MAX_CHARS, USER_AGENT_MAX_CHARS};
 use crate::domain::parse_ip;
 use crate::error::AppError;
@@ -163,16 +164,8 @@ pub const METHODS: &[Method] = &[
                 required: true,
                 schema: component!("AuthenticationResponse"),
             },
-            Param {
-                name: "ip",
-                required: false,
-                schema: component!("Ip"),
-            },
-            Param {
-                name: "user_agent",
-                required: false,
-                schema: component!("UserAgent"),
-            },
+            IP,
+            USER_AGENT,
         ],
         result: component!("Tokens"),
         handler: |c, p| login_finish(c, p).map(Output::from),
