@@ -19,6 +19,12 @@ const TOKEN: Param = Param {
     required: true,
     schema: component!("Token"),
 };
+/// The account's current password, proving its owner is at the keyboard.
+const PASSWORD_PARAM: Param = Param {
+    name: "password",
+    required: true,
+    schema: PASSWORD,
+};
 /// Where the end user is, as a login states it (login events, limits).
 pub(super) const IP: Param = Param {
     name: "ip",
@@ -89,11 +95,7 @@ pub const METHODS: &[Method] = &[
                 required: true,
                 schema: component!("Login"),
             },
-            Param {
-                name: "password",
-                required: true,
-                schema: PASSWORD,
-            },
+            PASSWORD_PARAM,
             IP,
             USER_AGENT,
         ],
@@ -255,11 +257,7 @@ pub const METHODS: &[Method] = &[
         summary: "With the password, a pev_ token for a new address; the old one stays until the token is verified.",
         params: &[
             TOKEN,
-            Param {
-                name: "password",
-                required: true,
-                schema: PASSWORD,
-            },
+            PASSWORD_PARAM,
             Param {
                 name: "new_email",
                 required: true,
@@ -288,11 +286,7 @@ pub const METHODS: &[Method] = &[
         summary: "Erases the token's own account, as user.delete: the password, and a TOTP or recovery code when TOTP is on.",
         params: &[
             TOKEN,
-            Param {
-                name: "password",
-                required: true,
-                schema: PASSWORD,
-            },
+            PASSWORD_PARAM,
             Param {
                 name: "code",
                 required: false,
@@ -331,11 +325,7 @@ pub const METHODS: &[Method] = &[
         summary: "Removes TOTP with the password and a current code or a recovery code; every other session is revoked.",
         params: &[
             TOKEN,
-            Param {
-                name: "password",
-                required: true,
-                schema: PASSWORD,
-            },
+            PASSWORD_PARAM,
             Param {
                 name: "code",
                 required: true,
