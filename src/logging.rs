@@ -9,10 +9,16 @@
 //! stalled. When the queue is full, lines are dropped and counted, and the
 //! count is written once there is room. `flush` (called before the process
 //! exits) waits, briefly, for what is queued.
+//!
+//! The access log, a line per request, goes through [`info_line`]: written
+//! straight into the line that is queued, its time prefix reused within a
+//! second, no format string interpreted (it was an eighth of what a
+//! server spent on a ping).
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Timelike};
@@ -20,7 +26,7 @@ use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 /// Lines waiting to be written at most.
-const QUEUE: usize = 16_384;
+const QUEUED_LINES: usize = 16_384;
 /// How long `flush` waits for the queue to be written.
 const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 /// After a write, the writer lets lines gather this long: a thread that
@@ -40,8 +46,79 @@ struct Counts {
 
 struct StderrLogger {
     level: LevelFilter,
+    queue: Queue,
+}
+
+/// Where lines go: the writer thread's queue.
+#[derive(Clone)]
+struct Queue {
     lines: Sender<String>,
     counts: Arc<Counts>,
+}
+
+impl Queue {
+    fn push(&self, line: String) {
+        match self.lines.try_send(line) {
+            Ok(()) => {
+                self.counts.queued.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(TrySendError::Full(_)) => {
+                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(line)) => {
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            }
+        }
+    }
+}
+
+/// The logger's queue, for [`info_line`]; unset until [`init`].
+static QUEUE: OnceLock<Queue> = OnceLock::new();
+
+thread_local! {
+    /// The second a thread last stamped, and its text up to the seconds.
+    static STAMP: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+}
+
+/// [`timestamp`] of now, the part up to the seconds formatted once per
+/// second per thread.
+fn stamp_now(out: &mut String) {
+    let now = chrono::Utc::now();
+    STAMP.with(|cached| {
+        let mut cached = cached.borrow_mut();
+        let (second, text) = &mut *cached;
+        if *second != now.timestamp() {
+            text.clear();
+            timestamp(text, now);
+            text.truncate(text.len().saturating_sub(5)); // ".mmmZ"
+            *second = now.timestamp();
+        }
+        out.push_str(text);
+    });
+    out.push('.');
+    let ms = now.timestamp_subsec_millis().min(999);
+    for digit in [ms / 100, ms / 10 % 10, ms % 10] {
+        out.push(char::from(b'0' + digit as u8));
+    }
+    out.push('Z');
+}
+
+/// An info line whose text `write` appends (no newline), as `log::info!`
+/// would print it from this crate, at a fraction of the cost: for lines
+/// written on every request.
+pub fn info_line(write: impl FnOnce(&mut String)) {
+    if log::max_level() < LevelFilter::Info {
+        return;
+    }
+    let Some(queue) = QUEUE.get() else {
+        return;
+    };
+    let mut line = String::with_capacity(128);
+    stamp_now(&mut line);
+    line.push_str(" INFO  ");
+    write(&mut line);
+    line.push('\n');
+    queue.push(line);
 }
 
 /// `2026-12-06T20:35:34.524Z`, without parsing a format string per line.
@@ -71,28 +148,19 @@ impl Log for StderrLogger {
             return;
         }
         let mut line = String::with_capacity(128);
-        timestamp(&mut line, chrono::Utc::now());
+        stamp_now(&mut line);
         {
             use std::fmt::Write as _;
             let _ = writeln!(line, " {:<5} {}", record.level(), record.args());
         }
-        match self.lines.try_send(line) {
-            Ok(()) => {
-                self.counts.queued.fetch_add(1, Ordering::AcqRel);
-            }
-            Err(TrySendError::Full(_)) => {
-                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(line)) => {
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
-            }
-        }
+        self.queue.push(line);
     }
 
     fn flush(&self) {
         let until = Instant::now() + FLUSH_WITHIN;
-        let queued = self.counts.queued.load(Ordering::Acquire);
-        while self.counts.written.load(Ordering::Acquire) < queued && Instant::now() < until {
+        let counts = &self.queue.counts;
+        let queued = counts.queued.load(Ordering::Acquire);
+        while counts.written.load(Ordering::Acquire) < queued && Instant::now() < until {
             std::thread::sleep(Duration::from_millis(2));
         }
         let _ = std::io::stderr().flush();
@@ -137,7 +205,7 @@ pub fn init() {
         Ok("off") => LevelFilter::Off,
         _ => LevelFilter::Info,
     };
-    let (tx, rx) = bounded(QUEUE);
+    let (tx, rx) = bounded(QUEUED_LINES);
     let counts = Arc::new(Counts::default());
     let writer = {
         let counts = counts.clone();
@@ -148,12 +216,13 @@ pub fn init() {
     // Without its thread the sender is disconnected at once, and every
     // line is written directly (see `log`).
     drop(writer);
+    let queue = Queue { lines: tx, counts };
     let logger = StderrLogger {
         level,
-        lines: tx,
-        counts,
+        queue: queue.clone(),
     };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
+        let _ = QUEUE.set(queue);
         log::set_max_level(level);
     }
 }
@@ -173,5 +242,23 @@ mod tests {
             super::timestamp(&mut s, t);
         }
         assert_eq!(s, "2026-01-02T03:04:05.067Z");
+    }
+
+    #[test]
+    fn a_reused_second_prefix_reads_as_a_fresh_timestamp() {
+        let mut fresh = String::new();
+        let before = chrono::Utc::now();
+        super::stamp_now(&mut fresh); // formats the second
+        let mut reused = String::new();
+        super::stamp_now(&mut reused); // most likely reuses it
+        let after = chrono::Utc::now();
+        for s in [&fresh, &reused] {
+            let t = chrono::DateTime::parse_from_rfc3339(s).expect(s);
+            assert!(
+                t >= before - chrono::Duration::milliseconds(1) && t <= after,
+                "{s}"
+            );
+            assert_eq!(s.len(), "2026-01-02T03:04:05.067Z".len(), "{s}");
+        }
     }
 }

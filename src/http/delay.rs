@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
-use super::respond::Reply;
+use super::respond::{Outcomes, Reply};
 use crate::services::{Call, Services};
 use crate::window::WindowCounter;
 
@@ -27,7 +27,7 @@ pub struct Delayed {
     pub request: tiny_http::Request,
     pub reply: Reply,
     pub call: Call,
-    pub outcome: String,
+    pub outcome: Outcomes,
 }
 
 /// Counts refusals and sends or holds each answer.

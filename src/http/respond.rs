@@ -1,8 +1,11 @@
 //! Building and sending HTTP answers, and the access log line that goes with
 //! each (request id, method, path, status, outcome, duration; never a body).
 
+use std::borrow::Cow;
+use std::fmt::{self, Display};
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -10,6 +13,7 @@ use tiny_http::{EdgeStats, Header, Response};
 
 use crate::error::AppError;
 use crate::metrics::{EdgeCounts, Gauges};
+use crate::rpc::CallRecord;
 use crate::services::{Call, Services};
 
 pub struct Reply {
@@ -138,14 +142,22 @@ impl Reply {
         )
     }
 
-    /// Sends the reply and writes the access log line.
-    pub fn send(self, request: tiny_http::Request, call: &Call, outcome: &str, svc: &Services) {
+    /// Sends the reply and writes the access log line; `outcome` is what
+    /// became of the call(s), written only into that line.
+    pub fn send(
+        self,
+        request: tiny_http::Request,
+        call: &Call,
+        outcome: impl Display,
+        svc: &Services,
+    ) {
         let rid = call.rid;
         // Only the access log needs them, after the request is answered.
-        let logged = svc.config.server.access_log.then(|| {
-            let path = request.url().split('?').next().unwrap_or("");
-            (request.method().to_string(), path.to_string())
-        });
+        let logged = svc
+            .config
+            .server
+            .access_log
+            .then(|| (request.method().clone(), route_label(request.url())));
         let status = self.status;
         let len = self.body.len();
         let mut response = Response::new(
@@ -155,12 +167,11 @@ impl Reply {
             Some(len),
             None,
         );
-        if !self.content_type.is_empty() {
-            if let Some(h) = header("Content-Type", self.content_type) {
-                response.add_header(h);
-            }
+        if let Some(h) = content_type(self.content_type) {
+            response.add_header(h);
         }
-        if let Some(h) = header("X-Request-Id", &rid.to_string()) {
+        let mut digits = itoa::Buffer::new();
+        if let Some(h) = header("X-Request-Id", digits.format(rid)) {
             response.add_header(h);
         }
         for (name, value) in &self.extra {
@@ -172,10 +183,97 @@ impl Reply {
             log::debug!("rid={rid} answer not delivered: {e}");
         }
         if let Some((method, path)) = logged {
-            log::info!(
-                "rid={rid} {method} {path} status={status} outcome={outcome} took_us={}",
-                call.arrived.elapsed().as_micros()
-            );
+            let took = call.arrived.elapsed().as_micros();
+            crate::logging::info_line(|line| {
+                use std::fmt::Write as _;
+                let mut digits = itoa::Buffer::new();
+                line.push_str("rid=");
+                line.push_str(digits.format(rid));
+                line.push(' ');
+                line.push_str(method.as_str());
+                line.push(' ');
+                line.push_str(&path);
+                line.push_str(" status=");
+                line.push_str(digits.format(status));
+                line.push_str(" outcome=");
+                let _ = write!(line, "{outcome}");
+                line.push_str(" took_us=");
+                line.push_str(digits.format(took));
+            });
         }
+    }
+}
+
+/// The Content-Type header of each kind of answer, made once.
+fn content_type(value: &'static str) -> Option<Header> {
+    static JSON: OnceLock<Option<Header>> = OnceLock::new();
+    match value {
+        "" => None,
+        "application/json" => JSON.get_or_init(|| header("Content-Type", value)).clone(),
+        _ => header("Content-Type", value),
+    }
+}
+
+/// A request's path as the access log shows it (no query), without a copy
+/// for the paths served.
+fn route_label(url: &str) -> Cow<'static, str> {
+    let path = url.split('?').next().unwrap_or("");
+    match ["/rpc", "/healthz", "/readyz", "/metrics"]
+        .into_iter()
+        .find(|known| *known == path)
+    {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(path.to_string()),
+    }
+}
+
+/// The outcome of each call of a body, `method:outcome` joined by commas,
+/// as the access log shows it (written where it goes, never collected).
+pub struct Outcomes(pub Vec<CallRecord>);
+
+impl Display for Outcomes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, c) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(c.method)?;
+            f.write_str(":")?;
+            f.write_str(c.outcome)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_method_colon_outcome_joined_by_commas() {
+        let calls = |v: &[(&'static str, &'static str)]| {
+            Outcomes(
+                v.iter()
+                    .map(|&(method, outcome)| CallRecord { method, outcome })
+                    .collect(),
+            )
+            .to_string()
+        };
+        assert_eq!(calls(&[]), "");
+        assert_eq!(calls(&[("ping", "ok")]), "ping:ok");
+        assert_eq!(
+            calls(&[("auth.login", "ok"), ("unknown", "invalid_request")]),
+            "auth.login:ok,unknown:invalid_request"
+        );
+    }
+
+    #[test]
+    fn served_paths_are_labelled_without_their_query() {
+        assert_eq!(route_label("/rpc"), "/rpc");
+        assert!(matches!(
+            route_label("/metrics?x=1"),
+            Cow::Borrowed("/metrics")
+        ));
+        assert_eq!(route_label("/other?secret=1"), "/other");
     }
 }

@@ -9,7 +9,7 @@ use crossbeam_channel::Receiver;
 use sha2::{Digest, Sha256};
 
 use super::delay::{Delayed, Pacer};
-use super::respond::Reply;
+use super::respond::{Outcomes, Reply};
 use super::{HttpJob, Job, Task};
 use crate::config::ClientKey;
 use crate::error::AppError;
@@ -108,18 +108,13 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
         return;
     }
     let answer = rpc::handle(&rpc::Request { svc, call, client }, &body);
-    let outcome = answer
-        .calls
-        .iter()
-        .map(|c| format!("{}:{}", c.method, c.outcome))
-        .collect::<Vec<_>>()
-        .join(",");
     let reply = match answer.body {
         Some(bytes) => Reply::json_bytes(200, bytes),
         None => Reply::empty(204),
     };
     let lane_full =
         !answer.calls.is_empty() && answer.calls.iter().all(|c| c.outcome == "overloaded");
+    let outcome = Outcomes(answer.calls);
     if lane_full {
         let refusal = Delayed {
             due: Instant::now(),
