@@ -160,30 +160,137 @@ struct Envelope<'a> {
     call: Option<(&'a str, Option<&'a Value>)>,
 }
 
-impl Envelope<'_> {
-    fn of(raw: &Value) -> Envelope<'_> {
-        let obj = raw.as_object();
-        let id = obj.and_then(|o| o.get("id"));
+/// The members of one call that the envelope reads; `None` for a body or
+/// batch item that is not an object.
+#[derive(Default)]
+struct Members<'a> {
+    jsonrpc: Option<&'a Value>,
+    method: Option<&'a Value>,
+    params: Option<&'a Value>,
+    id: Option<&'a Value>,
+}
+
+impl<'a> Members<'a> {
+    fn of(raw: &'a Value) -> Option<Members<'a>> {
+        let o = raw.as_object()?;
+        Some(Members {
+            jsonrpc: o.get("jsonrpc"),
+            method: o.get("method"),
+            params: o.get("params"),
+            id: o.get("id"),
+        })
+    }
+}
+
+impl<'a> Envelope<'a> {
+    fn of(members: Option<Members<'a>>) -> Envelope<'a> {
+        let object = members.is_some();
+        let m = members.unwrap_or_default();
         let valid_id = matches!(
-            id,
+            m.id,
             None | Some(Value::Null | Value::Number(_) | Value::String(_))
         );
-        let method = obj.and_then(|o| o.get("method")).and_then(Value::as_str);
-        let params = obj.and_then(|o| o.get("params"));
-        let well_formed = obj.is_some_and(|o| o.get("jsonrpc") == Some(&json!("2.0")))
+        let method = m.method.and_then(Value::as_str);
+        let well_formed = object
+            && m.jsonrpc.and_then(Value::as_str) == Some("2.0")
             && valid_id
-            && matches!(params, None | Some(Value::Object(_) | Value::Array(_)));
+            && matches!(m.params, None | Some(Value::Object(_) | Value::Array(_)));
         match (method, well_formed) {
             (Some(name), true) => Envelope {
-                id: id.cloned(),
-                call: Some((name, params)),
+                id: m.id.cloned(),
+                call: Some((name, m.params)),
             },
             // Always answered, with the id when it is a valid one.
             _ => Envelope {
-                id: Some(id.filter(|_| valid_id).cloned().unwrap_or(Value::Null)),
+                id: Some(m.id.filter(|_| valid_id).cloned().unwrap_or(Value::Null)),
                 call: None,
             },
         }
+    }
+}
+
+/// A body that is one object (one call), its members parsed one by one:
+/// only they become JSON values, not the object around them (a map of its
+/// own, hashed and dropped, was half the cost of parsing a ping). Read as
+/// `serde_json::Value` would read it: the last of repeated members counts,
+/// other members are parsed (within the same nesting limit) and dropped.
+#[derive(Default)]
+struct OneCall {
+    jsonrpc: Option<Value>,
+    method: Option<Value>,
+    params: Option<Value>,
+    id: Option<Value>,
+}
+
+impl OneCall {
+    fn members(&self) -> Members<'_> {
+        Members {
+            jsonrpc: self.jsonrpc.as_ref(),
+            method: self.method.as_ref(),
+            params: self.params.as_ref(),
+            id: self.id.as_ref(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for OneCall {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OneCall, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = OneCall;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON-RPC call object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OneCall, A::Error> {
+                let mut call = OneCall::default();
+                while let Some(key) = map.next_key::<Member>()? {
+                    let value = map.next_value::<Value>()?;
+                    match key {
+                        Member::Jsonrpc => call.jsonrpc = Some(value),
+                        Member::Method => call.method = Some(value),
+                        Member::Params => call.params = Some(value),
+                        Member::Id => call.id = Some(value),
+                        Member::Other => {}
+                    }
+                }
+                Ok(call)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
+/// A member's name, escaped or not.
+enum Member {
+    Jsonrpc,
+    Method,
+    Params,
+    Id,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Member {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Member, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Member;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<Member, E> {
+                Ok(match name {
+                    "jsonrpc" => Member::Jsonrpc,
+                    "method" => Member::Method,
+                    "params" => Member::Params,
+                    "id" => Member::Id,
+                    _ => Member::Other,
+                })
+            }
+        }
+        d.deserialize_str(Visit)
     }
 }
 
@@ -191,20 +298,31 @@ impl Envelope<'_> {
 /// `[SERVER] MAX_ANSWER_BYTES` (see `answer.rs`).
 pub fn handle(req: &Request, body: &[u8]) -> Answer {
     let mut calls = Vec::new();
-    let parsed: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) => return refusal(req, AppError::ParseError),
+    let one_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let (one, parsed) = if one_object {
+        match serde_json::from_slice::<OneCall>(body) {
+            Ok(one) => (Some(one), Value::Null),
+            Err(_) => return refusal(req, AppError::ParseError),
+        }
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(v) => (None, v),
+            Err(_) => return refusal(req, AppError::ParseError),
+        }
     };
-    let (items, batch) = match &parsed {
-        Value::Array(items)
+    let (envelopes, batch) = match (&one, &parsed) {
+        (Some(one), _) => (vec![Envelope::of(Some(one.members()))], false),
+        (None, Value::Array(items))
             if items.is_empty() || items.len() > req.svc.config.server.max_batch =>
         {
             return refusal(req, AppError::InvalidRequest)
         }
-        Value::Array(items) => (items.iter().collect::<Vec<_>>(), true),
-        single => (vec![single], false),
+        (None, Value::Array(items)) => (
+            items.iter().map(|i| Envelope::of(Members::of(i))).collect(),
+            true,
+        ),
+        (None, single) => (vec![Envelope::of(Members::of(single))], false),
     };
-    let envelopes: Vec<Envelope> = items.into_iter().map(Envelope::of).collect();
     let limit = req.svc.config.server.max_answer_bytes;
     let Some(mut out) = AnswerBuf::new(limit, batch, envelopes.iter().map(|e| e.id.as_ref()))
     else {
@@ -321,6 +439,64 @@ mod tests {
             },
             client: None,
         }
+    }
+
+    /// A single call is read member by member, a batch's items as JSON
+    /// values: the two must agree on every object, whatever its members.
+    #[test]
+    fn a_call_alone_is_read_as_the_same_call_in_a_batch() {
+        let svc = Services::offline();
+        let req = request(&svc);
+        let bodies = [
+            r#"{"jsonrpc":"2.0","method":"ping","id":1}"#,
+            r#"{"jsonrpc":"2.0","method":"nope","method":"ping","id":"a"}"#,
+            r#"{"jsonrpc":"2.0","\u006dethod":"ping","id":2}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","id":3,"id":null}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","id":[1]}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","params":7,"id":4}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","params":{},"id":5,"extra":{"a":[1,{}]}}"#,
+            r#"{"jsonrpc":"1.0","method":"ping","id":6}"#,
+            r#"{"jsonrpc":2.0,"method":"ping","id":7}"#,
+            r#"{"method":"ping","id":8}"#,
+            r#"{"jsonrpc":"2.0","method":5,"id":9}"#,
+            r#"{"jsonrpc":"2.0","method":"no.such","id":10}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","params":{"x":1},"id":11}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","id":12.5e0}"#,
+            r#"{"jsonrpc":"2.0","method":"user.get","params":{"user_id":"x"},"id":13}"#,
+            r#"{"id":14}"#,
+            r#"{}"#,
+        ];
+        for body in bodies {
+            let alone = handle(&req, body.as_bytes()).body.expect(body);
+            let alone: Value = serde_json::from_slice(&alone).expect(body);
+            let batch = handle(&req, format!("[{body}]").as_bytes())
+                .body
+                .expect(body);
+            let batch: Value = serde_json::from_slice(&batch).expect(body);
+            assert_eq!(Some(&alone), batch.get(0), "{body}");
+        }
+        // Not JSON, or JSON that is not one object, as before.
+        for (body, code) in [
+            ("{", -32700),
+            (r#"{"a":1}x"#, -32700),
+            ("5", -32600),
+            ("[]", -32600),
+        ] {
+            let answer = handle(&req, body.as_bytes()).body.expect(body);
+            let answer: Value = serde_json::from_slice(&answer).expect(body);
+            assert_eq!(answer["error"]["code"], code, "{body}");
+        }
+        let deep = format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"ping\",\"x\":{}1{},\"id\":1}}",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let answer = handle(&req, deep.as_bytes()).body.expect("deep");
+        let answer: Value = serde_json::from_slice(&answer).expect("deep");
+        assert_eq!(
+            answer["error"]["code"], -32700,
+            "nesting past serde_json's limit"
+        );
     }
 
     #[test]
