@@ -95,18 +95,7 @@ fn serve(svc: &Services, mut job: HttpJob, pacer: &Pacer) {
             return;
         }
     };
-    let mut body = Vec::with_capacity(job.request.body_length().unwrap_or(0));
-    if let Err(e) = job.request.as_reader().read_to_end(&mut body) {
-        // The body is in memory already; this is not expected to happen.
-        log::debug!("rid={} body not read: {e}", call.rid);
-        Reply::text(400, "request body could not be read").send(
-            job.request,
-            &call,
-            "bad_body",
-            svc,
-        );
-        return;
-    }
+    let body = job.request.take_body();
     let answer = rpc::handle(&rpc::Request { svc, call, client }, &body);
     let reply = match answer.body {
         Some(bytes) => Reply::json_bytes(200, bytes),

@@ -154,7 +154,8 @@ fn held_for(id: &Value, limit: usize) -> usize {
     if serde_json::to_writer(&mut id_len, id).is_err() {
         id_len.0 = "null".len();
     }
-    TOO_LARGE_HEAD.len() + limit.to_string().len() + TOO_LARGE_ID.len() + id_len.0 + 1 + 1
+    let limit_digits = limit.checked_ilog10().map_or(1, |d| d as usize + 1);
+    TOO_LARGE_HEAD.len() + limit_digits + TOO_LARGE_ID.len() + id_len.0 + 1 + 1
 }
 
 pub struct AnswerBuf {
@@ -274,16 +275,20 @@ mod tests {
     /// what is held back for it is its length and a comma.
     #[test]
     fn the_too_large_answer_is_apperrors_own_and_held_back_exactly() {
-        for id in [json!(1), json!("a \"quoted\" id"), json!(null), json!(-2.5)] {
-            let e = AppError::AnswerTooLarge { limit: 65536 };
+        let ids = [json!(1), json!("a \"quoted\" id"), json!(null), json!(-2.5)];
+        for (id, limit) in ids
+            .iter()
+            .flat_map(|id| [0, 9, 10, 99, 100, 65536, usize::MAX].map(|limit| (id, limit)))
+        {
+            let e = AppError::AnswerTooLarge { limit };
             let expected = json!({"jsonrpc": "2.0", "error": e.public_json(), "id": id});
-            let text = too_large(&id, 65536);
+            let text = too_large(id, limit);
             assert_eq!(serde_json::from_slice::<Value>(&text).unwrap(), expected);
             assert_eq!(
                 String::from_utf8(text.clone()).unwrap(),
                 expected.to_string()
             );
-            assert_eq!(held_for(&id, 65536), text.len() + 1);
+            assert_eq!(held_for(id, limit), text.len() + 1, "limit {limit}");
         }
     }
 

@@ -160,6 +160,18 @@ impl Request {
         &mut self.data_reader
     }
 
+    /// profiteer patch: the body (what `as_reader` has not read of it),
+    /// moved out of the request rather than copied; the request's reader
+    /// is empty after.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        use std::convert::TryFrom;
+        let read = usize::try_from(self.data_reader.position()).unwrap_or(usize::MAX);
+        let mut body = std::mem::take(self.data_reader.get_mut());
+        self.data_reader.set_position(0);
+        body.drain(..read.min(body.len()));
+        body
+    }
+
     /// profiteer patch: when the request line and headers were complete
     /// (the body, if any, arrived after this).
     #[inline]
@@ -271,6 +283,21 @@ impl<T> ReadWrite for T where T: Read + Write {}
 #[cfg(test)]
 mod tests {
     use super::Request;
+
+    #[test]
+    fn a_taken_body_is_what_was_not_read_and_leaves_the_reader_empty() {
+        use std::io::Read;
+        let mut whole: Request = crate::test::TestRequest::new().with_body("hello").into();
+        assert_eq!(whole.take_body(), b"hello");
+        assert_eq!(whole.take_body(), b"");
+        let mut rest: Request = crate::test::TestRequest::new().with_body("hello").into();
+        let mut two = [0u8; 2];
+        rest.as_reader().read_exact(&mut two).unwrap();
+        assert_eq!(rest.take_body(), b"llo");
+        let mut after = Vec::new();
+        rest.as_reader().read_to_end(&mut after).unwrap();
+        assert!(after.is_empty());
+    }
 
     #[test]
     fn must_be_send() {
