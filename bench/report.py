@@ -15,7 +15,8 @@ peak_rss_kb duration connections [chart.svg]
 Environment: BENCH_USERS (seeded accounts; 1M raises the RSS budget),
 BENCH_SELECTED (the scenarios run, empty: all; targets needing others are
 SKIPped), BENCH_PEER (0: better-auth skipped, its target SKIPped),
-BENCH_BCRYPT_DURATION, BENCH_REPS, BENCH_WALL_S (for the header),
+BENCH_BCRYPT_DURATION, BENCH_REPS, BENCH_FAST_REPS and BENCH_FAST_DURATION
+(the ceiling group's and the big reads'), BENCH_WALL_S (for the header),
 BENCH_ATTACKS (bench/attack.rs's lines), BENCH_ATTACK_PEAK_KB."""
 import json
 import math
@@ -136,10 +137,13 @@ bound = median(bound_runs)
 machine = (f"{platform.node()} {platform.machine()}, "
            f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
 reps = os.environ.get("BENCH_REPS", "3")
+fast_reps = os.environ.get("BENCH_FAST_REPS", reps)
+fast_d = os.environ.get("BENCH_FAST_DURATION", duration)
 bcrypt_d = os.environ.get("BENCH_BCRYPT_DURATION", duration)
 wall = os.environ.get("BENCH_WALL_S")
 print(f"machine: {machine}; {users} users; wrk -t2 -c{conns} -d{duration}s (other -c in the c column; "
-      f"bcrypt-bound scenarios and their bound -d{bcrypt_d}s); {reps} interleaved rounds"
+      f"bcrypt-bound scenarios and their bound -d{bcrypt_d}s); {reps} interleaved rounds "
+      f"({fast_reps} of -d{fast_d}s for the ceiling group and the big reads)"
       + (f"; {int(wall) // 60} min {int(wall) % 60} s in all" if wall else ""))
 print(f"bcrypt cost 12: one verify {verify_ms:.0f} ms when seeding ({hash_workers} / {verify_ms:.0f} ms "
       f"= {bound_seed:.1f}/s); the bound measured in turn with each bcrypt scenario "
