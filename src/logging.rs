@@ -83,20 +83,26 @@ thread_local! {
 /// [`timestamp`] of now, the part up to the seconds formatted once per
 /// second per thread.
 fn stamp_now(out: &mut String) {
-    let now = chrono::Utc::now();
+    // The clock as seconds and milliseconds; a date is worked out only
+    // when the second changes.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let second = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     STAMP.with(|cached| {
         let mut cached = cached.borrow_mut();
-        let (second, text) = &mut *cached;
-        if *second != now.timestamp() {
+        let (seen, text) = &mut *cached;
+        if *seen != second {
             text.clear();
-            timestamp(text, now);
+            let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
+            timestamp(text, at);
             text.truncate(text.len().saturating_sub(5)); // ".mmmZ"
-            *second = now.timestamp();
+            *seen = second;
         }
         out.push_str(text);
     });
     out.push('.');
-    let ms = now.timestamp_subsec_millis().min(999);
+    let ms = since_epoch.subsec_millis().min(999);
     for digit in [ms / 100, ms / 10 % 10, ms % 10] {
         out.push(char::from(b'0' + digit as u8));
     }

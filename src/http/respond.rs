@@ -2,7 +2,6 @@
 //! each (request id, method, path, status, outcome, duration; never a body).
 
 use std::borrow::Cow;
-use std::fmt::{self, Display};
 use std::io::Cursor;
 use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
@@ -148,7 +147,7 @@ impl Reply {
         self,
         request: tiny_http::Request,
         call: &Call,
-        outcome: impl Display,
+        outcome: impl Outcome,
         svc: &Services,
     ) {
         let rid = call.rid;
@@ -189,7 +188,6 @@ impl Reply {
         if let Some((method, path)) = logged {
             let took = call.arrived.elapsed().as_micros();
             crate::logging::info_line(|line| {
-                use std::fmt::Write as _;
                 let mut digits = itoa::Buffer::new();
                 line.push_str("rid=");
                 line.push_str(digits.format(rid));
@@ -200,7 +198,7 @@ impl Reply {
                 line.push_str(" status=");
                 line.push_str(digits.format(status));
                 line.push_str(" outcome=");
-                let _ = write!(line, "{outcome}");
+                outcome.write_into(line);
                 line.push_str(" took_us=");
                 line.push_str(digits.format(took));
             });
@@ -231,21 +229,32 @@ fn route_label(url: &str) -> Cow<'static, str> {
     }
 }
 
+/// What became of a request, as its access line shows it.
+pub trait Outcome {
+    fn write_into(&self, line: &mut String);
+}
+
+/// A label of the HTTP layer's own ("timeout", "-").
+impl Outcome for &str {
+    fn write_into(&self, line: &mut String) {
+        line.push_str(self);
+    }
+}
+
 /// The outcome of each call of a body, `method:outcome` joined by commas,
 /// as the access log shows it (written where it goes, never collected).
 pub struct Outcomes(pub Vec<CallRecord>);
 
-impl Display for Outcomes {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Outcome for &Outcomes {
+    fn write_into(&self, line: &mut String) {
         for (i, c) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str(",")?;
+                line.push(',');
             }
-            f.write_str(c.method)?;
-            f.write_str(":")?;
-            f.write_str(c.outcome)?;
+            line.push_str(c.method);
+            line.push(':');
+            line.push_str(c.outcome);
         }
-        Ok(())
     }
 }
 
@@ -256,12 +265,14 @@ mod tests {
     #[test]
     fn outcomes_read_method_colon_outcome_joined_by_commas() {
         let calls = |v: &[(&'static str, &'static str)]| {
-            Outcomes(
+            let mut line = String::new();
+            (&Outcomes(
                 v.iter()
                     .map(|&(method, outcome)| CallRecord { method, outcome })
                     .collect(),
-            )
-            .to_string()
+            ))
+                .write_into(&mut line);
+            line
         };
         assert_eq!(calls(&[]), "");
         assert_eq!(calls(&[("ping", "ok")]), "ping:ok");

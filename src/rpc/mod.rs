@@ -297,7 +297,6 @@ impl<'de> serde::Deserialize<'de> for Member {
 /// Handles a whole body: one call or a batch, answered within
 /// `[SERVER] MAX_ANSWER_BYTES` (see `answer.rs`).
 pub fn handle(req: &Request, body: &[u8]) -> Answer {
-    let mut calls = Vec::new();
     let one_object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
     let (one, parsed) = if one_object {
         match serde_json::from_slice::<OneCall>(body) {
@@ -310,25 +309,35 @@ pub fn handle(req: &Request, body: &[u8]) -> Answer {
             Err(_) => return refusal(req, AppError::ParseError),
         }
     };
+    // A single call's envelope lives here, a batch's in a Vec.
+    let alone;
+    let batched: Vec<Envelope>;
     let (envelopes, batch) = match (&one, &parsed) {
-        (Some(one), _) => (vec![Envelope::of(Some(one.members()))], false),
+        (Some(one), _) => {
+            alone = Envelope::of(Some(one.members()));
+            (std::slice::from_ref(&alone), false)
+        }
         (None, Value::Array(items))
             if items.is_empty() || items.len() > req.svc.config.server.max_batch =>
         {
             return refusal(req, AppError::InvalidRequest)
         }
-        (None, Value::Array(items)) => (
-            items.iter().map(|i| Envelope::of(Members::of(i))).collect(),
-            true,
-        ),
-        (None, single) => (vec![Envelope::of(Members::of(single))], false),
+        (None, Value::Array(items)) => {
+            batched = items.iter().map(|i| Envelope::of(Members::of(i))).collect();
+            (batched.as_slice(), true)
+        }
+        (None, single) => {
+            alone = Envelope::of(Members::of(single));
+            (std::slice::from_ref(&alone), false)
+        }
     };
     let limit = req.svc.config.server.max_answer_bytes;
     let Some(mut out) = AnswerBuf::new(limit, batch, envelopes.iter().map(|e| e.id.as_ref()))
     else {
         return refusal(req, AppError::AnswerTooLarge { limit });
     };
-    for envelope in &envelopes {
+    let mut calls = Vec::with_capacity(envelopes.len());
+    for envelope in envelopes {
         call(req, envelope, &mut out, &mut calls);
     }
     Answer {
