@@ -80,14 +80,18 @@ thread_local! {
     static STAMP: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
 }
 
-/// [`timestamp`] of now, the part up to the seconds formatted once per
-/// second per thread.
+/// Now as `2026-12-06T20:35:34.524Z`.
 fn stamp_now(out: &mut String) {
-    // The clock as seconds and milliseconds; a date is worked out only
-    // when the second changes.
     let since_epoch = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
+    stamp(out, since_epoch);
+}
+
+/// `since_epoch` as `2026-12-06T20:35:34.524Z`, without parsing a format
+/// string per line: the part up to the seconds is worked out once per
+/// second per thread, the milliseconds appended.
+fn stamp(out: &mut String, since_epoch: Duration) {
     let second = i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX);
     STAMP.with(|cached| {
         let mut cached = cached.borrow_mut();
@@ -95,8 +99,17 @@ fn stamp_now(out: &mut String) {
         if *seen != second {
             text.clear();
             let at = chrono::DateTime::from_timestamp(second, 0).unwrap_or_default();
-            timestamp(text, at);
-            text.truncate(text.len().saturating_sub(5)); // ".mmmZ"
+            use std::fmt::Write as _;
+            let _ = write!(
+                text,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                at.year(),
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second(),
+            );
             *seen = second;
         }
         out.push_str(text);
@@ -125,22 +138,6 @@ pub fn info_line(write: impl FnOnce(&mut String)) {
     write(&mut line);
     line.push('\n');
     queue.push(line);
-}
-
-/// `2026-12-06T20:35:34.524Z`, without parsing a format string per line.
-fn timestamp(out: &mut String, now: chrono::DateTime<chrono::Utc>) {
-    use std::fmt::Write as _;
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        now.year(),
-        now.month(),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second(),
-        now.timestamp_subsec_millis().min(999)
-    );
 }
 
 impl Log for StderrLogger {
@@ -192,7 +189,7 @@ fn write_lines(lines: Receiver<String>, counts: Arc<Counts>) {
         }
         let dropped = counts.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
-            timestamp(&mut batch, chrono::Utc::now());
+            stamp_now(&mut batch);
             batch.push_str(&format!(
                 " WARN  {dropped} log lines dropped: stderr was not written fast enough\n"
             ));
@@ -236,18 +233,22 @@ pub fn init() {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
+    use std::time::Duration;
 
     #[test]
     fn timestamps_read_as_rfc3339_utc_with_milliseconds() {
-        let t = chrono::Utc
-            .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
-            .single()
-            .map(|t| t + chrono::Duration::milliseconds(67));
-        let mut s = String::new();
-        if let Some(t) = t {
-            super::timestamp(&mut s, t);
-        }
-        assert_eq!(s, "2026-01-02T03:04:05.067Z");
+        let at = |ms: i64| {
+            let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single();
+            let epoch_ms = t.map_or(0, |t| t.timestamp_millis()) + ms;
+            let mut s = String::new();
+            super::stamp(&mut s, Duration::from_millis(epoch_ms as u64));
+            s
+        };
+        assert_eq!(at(67), "2026-01-02T03:04:05.067Z");
+        // The same second again (the cached part), then the next ones.
+        assert_eq!(at(999), "2026-01-02T03:04:05.999Z");
+        assert_eq!(at(1_005), "2026-01-02T03:04:06.005Z");
+        assert_eq!(at(86_400_000), "2026-01-03T03:04:05.000Z");
     }
 
     #[test]
