@@ -18,7 +18,7 @@ pub const METHODS: &[Method] = &[Method {
         Param {
             name: "after",
             required: false,
-            schema: r#"{"type":"string","pattern":"^[0-9]{1,19}\\.[0-9]{1,19}$","description":"`next` of the previous page; absent: from the oldest event kept."}"#,
+            schema: r#"{"type":"string","pattern":"^[0-9]{1,18}\\.[0-9]{1,18}$","description":"`next` of the previous page; absent: from the oldest event kept. Each part fits a signed 64-bit integer (18 digits: a transaction id and an event id that will not reach 10^18)."}"#,
         },
         Param {
             name: "limit",
