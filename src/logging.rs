@@ -11,9 +11,14 @@
 //! exits) waits, briefly, for what is queued.
 //!
 //! The access log, a line per request, goes through [`info_line`]: written
-//! straight into the line that is queued, its time prefix reused within a
+//! straight into the text that is queued, its time prefix reused within a
 //! second, no format string interpreted (it was an eighth of what a
-//! server spent on a ping).
+//! server spent on a ping). A thread that answers requests one after another
+//! (a worker) gathers its access lines ([`batch_lines`]) and queues them
+//! together: at 16 KiB, at the first line [`GATHER`] or more after the
+//! first, and whenever the thread has nothing to do ([`flush_batch`]); a
+//! line then costs no allocation and no queue operation of its own. Its other lines are queued at once, so a warning
+//! may be written before access lines of that thread that preceded it.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -25,8 +30,10 @@ use chrono::{Datelike, Timelike};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-/// Lines waiting to be written at most.
+/// Texts (lines, or a thread's gathered lines) waiting to be written at most.
 const QUEUED_LINES: usize = 16_384;
+/// A thread's gathered lines are queued once they are this long.
+const BATCH_BYTES: usize = 16 * 1024;
 /// How long `flush` waits for the queue to be written.
 const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 /// After a write, the writer lets lines gather this long: a thread that
@@ -49,27 +56,85 @@ struct StderrLogger {
     queue: Queue,
 }
 
+/// Whole lines, newline-terminated, and how many.
+struct Lines {
+    text: String,
+    n: u64,
+}
+
 /// Where lines go: the writer thread's queue.
 #[derive(Clone)]
 struct Queue {
-    lines: Sender<String>,
+    lines: Sender<Lines>,
     counts: Arc<Counts>,
 }
 
 impl Queue {
-    fn push(&self, line: String) {
-        match self.lines.try_send(line) {
+    fn push(&self, lines: Lines) {
+        let n = lines.n;
+        match self.lines.try_send(lines) {
             Ok(()) => {
-                self.counts.queued.fetch_add(1, Ordering::AcqRel);
+                self.counts.queued.fetch_add(n, Ordering::AcqRel);
             }
             Err(TrySendError::Full(_)) => {
-                self.counts.dropped.fetch_add(1, Ordering::Relaxed);
+                self.counts.dropped.fetch_add(n, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(line)) => {
-                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            Err(TrySendError::Disconnected(lines)) => {
+                let _ = std::io::stderr().lock().write_all(lines.text.as_bytes());
             }
         }
     }
+}
+
+/// A thread's access lines not queued yet, and when the first was stamped.
+struct Batch {
+    lines: Lines,
+    first: Duration,
+}
+
+thread_local! {
+    /// `Some` on a thread that gathers its access lines ([`batch_lines`]).
+    static BATCH: RefCell<Option<Batch>> = const { RefCell::new(None) };
+}
+
+/// From now on this thread's access lines ([`info_line`]) are gathered and
+/// queued together; the thread must call [`flush_batch`] whenever it is
+/// about to wait, and before it ends.
+pub fn batch_lines() {
+    BATCH.with(|b| {
+        b.borrow_mut().get_or_insert_with(|| Batch {
+            lines: Lines {
+                text: String::new(),
+                n: 0,
+            },
+            first: Duration::ZERO,
+        });
+    });
+}
+
+/// Queues this thread's gathered lines, if any.
+pub fn flush_batch() {
+    let Some(queue) = QUEUE.get() else {
+        return;
+    };
+    BATCH.with(|b| {
+        if let Some(batch) = b.borrow_mut().as_mut() {
+            queue_batch(queue, batch);
+        }
+    });
+}
+
+fn queue_batch(queue: &Queue, batch: &mut Batch) {
+    if batch.lines.n == 0 {
+        return;
+    }
+    // The next batch is likely about as long as this one.
+    let room = (2 * batch.lines.text.len()).clamp(256, BATCH_BYTES + 256);
+    let text = std::mem::replace(&mut batch.lines.text, String::with_capacity(room));
+    queue.push(Lines {
+        text,
+        n: std::mem::take(&mut batch.lines.n),
+    });
 }
 
 /// The logger's queue, for [`info_line`]; unset until [`init`].
@@ -80,12 +145,16 @@ thread_local! {
     static STAMP: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
 }
 
+/// Now, since the Unix epoch.
+fn now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Now as `2026-12-06T20:35:34.524Z`.
 fn stamp_now(out: &mut String) {
-    let since_epoch = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    stamp(out, since_epoch);
+    stamp(out, now());
 }
 
 /// `since_epoch` as `2026-12-06T20:35:34.524Z`, without parsing a format
@@ -132,12 +201,34 @@ pub fn info_line(write: impl FnOnce(&mut String)) {
     let Some(queue) = QUEUE.get() else {
         return;
     };
-    let mut line = String::with_capacity(128);
-    stamp_now(&mut line);
-    line.push_str(" INFO  ");
-    write(&mut line);
-    line.push('\n');
-    queue.push(line);
+    let at = now();
+    let write = |text: &mut String| {
+        stamp(text, at);
+        text.push_str(" INFO  ");
+        write(text);
+        text.push('\n');
+    };
+    BATCH.with(|b| match b.borrow_mut().as_mut() {
+        Some(batch) => gather(queue, batch, at, write),
+        None => {
+            let mut text = String::with_capacity(128);
+            write(&mut text);
+            queue.push(Lines { text, n: 1 });
+        }
+    });
+}
+
+/// Adds a line stamped `at` to a thread's batch; queues the batch once it is
+/// [`BATCH_BYTES`] long or its first line [`GATHER`] old.
+fn gather(queue: &Queue, batch: &mut Batch, at: Duration, write: impl FnOnce(&mut String)) {
+    write(&mut batch.lines.text);
+    if batch.lines.n == 0 {
+        batch.first = at;
+    }
+    batch.lines.n += 1;
+    if batch.lines.text.len() >= BATCH_BYTES || at.saturating_sub(batch.first) >= GATHER {
+        queue_batch(queue, batch);
+    }
 }
 
 impl Log for StderrLogger {
@@ -150,13 +241,13 @@ impl Log for StderrLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let mut line = String::with_capacity(128);
-        stamp_now(&mut line);
+        let mut text = String::with_capacity(128);
+        stamp_now(&mut text);
         {
             use std::fmt::Write as _;
-            let _ = writeln!(line, " {:<5} {}", record.level(), record.args());
+            let _ = writeln!(text, " {:<5} {}", record.level(), record.args());
         }
-        self.queue.push(line);
+        self.queue.push(Lines { text, n: 1 });
     }
 
     fn flush(&self) {
@@ -172,17 +263,17 @@ impl Log for StderrLogger {
 
 /// Writes queued lines, as many as are waiting in one write, at most one
 /// write per [`GATHER`].
-fn write_lines(lines: Receiver<String>, counts: Arc<Counts>) {
+fn write_lines(lines: Receiver<Lines>, counts: Arc<Counts>) {
     let mut batch = String::new();
     while let Ok(first) = lines.recv() {
         batch.clear();
-        batch.push_str(&first);
-        let mut n = 1u64;
+        batch.push_str(&first.text);
+        let mut n = first.n;
         while batch.len() < 64 * 1024 {
             match lines.try_recv() {
-                Ok(line) => {
-                    batch.push_str(&line);
-                    n += 1;
+                Ok(more) => {
+                    batch.push_str(&more.text);
+                    n += more.n;
                 }
                 Err(_) => break,
             }
@@ -249,6 +340,65 @@ mod tests {
         assert_eq!(at(999), "2026-01-02T03:04:05.999Z");
         assert_eq!(at(1_005), "2026-01-02T03:04:06.005Z");
         assert_eq!(at(86_400_000), "2026-01-03T03:04:05.000Z");
+    }
+
+    /// A worker's access lines: gathered, queued together at 16 KiB or once
+    /// a line comes 5 ms after the first, the rest by `queue_batch` (what
+    /// `flush_batch` does when the worker has nothing to do); a full queue
+    /// counts every line of a batch it refuses as dropped.
+    #[test]
+    fn gathered_lines_are_queued_together_whole_and_counted() {
+        use super::{gather, queue_batch, Batch, Counts, Lines, Queue, BATCH_BYTES, GATHER};
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let queue = Queue {
+            lines: tx,
+            counts: std::sync::Arc::new(Counts::default()),
+        };
+        let mut batch = Batch {
+            lines: Lines {
+                text: String::new(),
+                n: 0,
+            },
+            first: Duration::ZERO,
+        };
+        let t0 = Duration::from_secs(1_000_000);
+        let line = |i: usize| move |text: &mut String| text.push_str(&format!("line {i}\n"));
+        // Within GATHER of the first and under BATCH_BYTES: held.
+        gather(&queue, &mut batch, t0, line(0));
+        for i in 1..3 {
+            gather(&queue, &mut batch, t0 + GATHER / 2, line(i));
+        }
+        assert!(rx.try_recv().is_err(), "queued before its time");
+        // A line GATHER after the first: the four go out together.
+        gather(&queue, &mut batch, t0 + GATHER, line(3));
+        let sent = rx.try_recv().expect("a batch GATHER old was held");
+        assert_eq!(sent.n, 4);
+        assert_eq!(sent.text, "line 0\nline 1\nline 2\nline 3\n");
+        // Lines of a quick thread: queued once they reach BATCH_BYTES.
+        let mut n = 0;
+        while rx.is_empty() {
+            gather(&queue, &mut batch, t0, line(n));
+            n += 1;
+            assert!(n < BATCH_BYTES, "never queued");
+        }
+        let sent = rx.try_recv().unwrap();
+        assert_eq!(sent.n as usize, n);
+        assert!(sent.text.len() >= BATCH_BYTES && sent.text.ends_with('\n'));
+        assert_eq!(batch.lines.n, 0);
+        // Nothing gathered: nothing queued.
+        queue_batch(&queue, &mut batch);
+        assert!(rx.is_empty());
+        // The queue full: the batch's lines are counted as dropped.
+        gather(&queue, &mut batch, t0, line(0));
+        queue_batch(&queue, &mut batch);
+        gather(&queue, &mut batch, t0, line(1));
+        gather(&queue, &mut batch, t0, line(2));
+        queue_batch(&queue, &mut batch);
+        use std::sync::atomic::Ordering;
+        assert_eq!(queue.counts.dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(rx.try_recv().unwrap().text, "line 0\n");
+        let queued = queue.counts.queued.load(Ordering::Relaxed) as usize;
+        assert_eq!(queued, 4 + n + 1);
     }
 
     #[test]

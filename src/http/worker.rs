@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, TryRecvError};
 use sha2::{Digest, Sha256};
 
 use super::delay::{Delayed, Pacer};
@@ -17,12 +17,26 @@ use crate::rpc;
 use crate::services::Services;
 
 pub fn run(svc: &Services, queue: Receiver<Job>, pacer: &Pacer) {
-    for job in queue {
+    // Access lines are gathered, and queued whenever the queue is empty.
+    crate::logging::batch_lines();
+    loop {
+        let job = match queue.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                crate::logging::flush_batch();
+                match queue.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
+                }
+            }
+        };
         match job {
             Job::Http(job) => serve(svc, job, pacer),
             Job::Task(task) => run_task(svc, task),
         }
     }
+    crate::logging::flush_batch();
 }
 
 /// A call from another front end; a panic in it must not end this worker.
