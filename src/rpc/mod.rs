@@ -19,6 +19,7 @@ mod fuzz;
 mod params;
 pub mod user;
 
+use std::borrow::Cow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -39,8 +40,8 @@ pub type Handler = fn(&Ctx, &Params) -> Result<Output, AppError>;
 /// copied into the answer, once). Written by `answer.rs`.
 pub enum Output {
     Value(Value),
-    /// JSON text made earlier (a stored answer), written as it is.
-    Raw(String),
+    /// JSON text made earlier or fixed (ping's), written as it is.
+    Raw(Cow<'static, str>),
     /// One User.
     User(Arc<UserJson>),
     /// `{"users": [User...], "<rest_key>": rest}`.
@@ -84,7 +85,7 @@ const SYSTEM: &[Method] = &[
         summary: "Liveness of the RPC path itself: answers \"pong\".",
         params: &[],
         result: r#"{"const":"pong"}"#,
-        handler: |_, _| Ok(json!("pong").into()),
+        handler: |_, _| Ok(Output::Raw(Cow::Borrowed(r#""pong""#))),
         hashes_passwords: false,
     },
     Method {
@@ -161,11 +162,12 @@ struct Envelope<'a> {
 }
 
 /// The members of one call that the envelope reads; `None` for a body or
-/// batch item that is not an object.
+/// batch item that is not an object. `jsonrpc` and `method` only as text:
+/// a member of another type counts as absent (both must be strings).
 #[derive(Default)]
 struct Members<'a> {
-    jsonrpc: Option<&'a Value>,
-    method: Option<&'a Value>,
+    jsonrpc: Option<&'a str>,
+    method: Option<&'a str>,
     params: Option<&'a Value>,
     id: Option<&'a Value>,
 }
@@ -174,8 +176,8 @@ impl<'a> Members<'a> {
     fn of(raw: &'a Value) -> Option<Members<'a>> {
         let o = raw.as_object()?;
         Some(Members {
-            jsonrpc: o.get("jsonrpc"),
-            method: o.get("method"),
+            jsonrpc: o.get("jsonrpc").and_then(Value::as_str),
+            method: o.get("method").and_then(Value::as_str),
             params: o.get("params"),
             id: o.get("id"),
         })
@@ -190,12 +192,11 @@ impl<'a> Envelope<'a> {
             m.id,
             None | Some(Value::Null | Value::Number(_) | Value::String(_))
         );
-        let method = m.method.and_then(Value::as_str);
         let well_formed = object
-            && m.jsonrpc.and_then(Value::as_str) == Some("2.0")
+            && m.jsonrpc == Some("2.0")
             && valid_id
             && matches!(m.params, None | Some(Value::Object(_) | Value::Array(_)));
-        match (method, well_formed) {
+        match (m.method, well_formed) {
             (Some(name), true) => Envelope {
                 id: m.id.cloned(),
                 call: Some((name, m.params)),
@@ -211,55 +212,125 @@ impl<'a> Envelope<'a> {
 
 /// A body that is one object (one call), its members parsed one by one:
 /// only they become JSON values, not the object around them (a map of its
-/// own, hashed and dropped, was half the cost of parsing a ping). Read as
-/// `serde_json::Value` would read it: the last of repeated members counts,
-/// other members are parsed (within the same nesting limit) and dropped.
+/// own, hashed and dropped, was half the cost of parsing a ping), and
+/// `jsonrpc` and `method` are read as text borrowed from the body when they
+/// hold no escapes. Read as `serde_json::Value` would read it: the last of
+/// repeated members counts, other members are parsed (within the same
+/// nesting limit) and dropped.
 #[derive(Default)]
-struct OneCall {
-    jsonrpc: Option<Value>,
-    method: Option<Value>,
+struct OneCall<'de> {
+    jsonrpc: Option<Text<'de>>,
+    method: Option<Text<'de>>,
     params: Option<Value>,
     id: Option<Value>,
 }
 
-impl OneCall {
+impl OneCall<'_> {
     fn members(&self) -> Members<'_> {
         Members {
-            jsonrpc: self.jsonrpc.as_ref(),
-            method: self.method.as_ref(),
+            jsonrpc: self.jsonrpc.as_ref().and_then(Text::as_str),
+            method: self.method.as_ref().and_then(Text::as_str),
             params: self.params.as_ref(),
             id: self.id.as_ref(),
         }
     }
 }
 
-impl<'de> serde::Deserialize<'de> for OneCall {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OneCall, D::Error> {
+impl<'de> serde::Deserialize<'de> for OneCall<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<OneCall<'de>, D::Error> {
         struct Visit;
         impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = OneCall;
+            type Value = OneCall<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON-RPC call object")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 mut map: A,
-            ) -> Result<OneCall, A::Error> {
+            ) -> Result<OneCall<'de>, A::Error> {
                 let mut call = OneCall::default();
                 while let Some(key) = map.next_key::<Member>()? {
-                    let value = map.next_value::<Value>()?;
                     match key {
-                        Member::Jsonrpc => call.jsonrpc = Some(value),
-                        Member::Method => call.method = Some(value),
-                        Member::Params => call.params = Some(value),
-                        Member::Id => call.id = Some(value),
-                        Member::Other => {}
+                        Member::Jsonrpc => call.jsonrpc = Some(map.next_value()?),
+                        Member::Method => call.method = Some(map.next_value()?),
+                        Member::Params => call.params = Some(map.next_value()?),
+                        Member::Id => call.id = Some(map.next_value()?),
+                        Member::Other => {
+                            map.next_value::<Value>()?;
+                        }
                     }
                 }
                 Ok(call)
             }
         }
         d.deserialize_map(Visit)
+    }
+}
+
+/// A member that is read only when it is a string: its text (borrowed from
+/// the body when it has no escapes), or `None` for a value of any other type
+/// (an array or object still parsed as a `Value` would be, so that the
+/// nesting limit applies as it does in a batch).
+struct Text<'de>(Option<Cow<'de, str>>);
+
+impl Text<'_> {
+    fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
+        use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Borrowed(s))))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(s.to_owned()))))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Text<'de>, E> {
+                Ok(Text(Some(Cow::Owned(s))))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_unit<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E>(self) -> Result<Text<'de>, E> {
+                Ok(Text(None))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Text<'de>, A::Error> {
+                serde::Deserialize::deserialize(SeqAccessDeserializer::new(seq))
+                    .map(|_: Value| Text(None))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Text<'de>, A::Error> {
+                serde::Deserialize::deserialize(MapAccessDeserializer::new(map))
+                    .map(|_: Value| Text(None))
+            }
+        }
+        d.deserialize_any(Visit)
     }
 }
 
@@ -474,6 +545,18 @@ mod tests {
             r#"{"jsonrpc":"2.0","method":"user.get","params":{"user_id":"x"},"id":13}"#,
             r#"{"id":14}"#,
             r#"{}"#,
+            // jsonrpc and method read as text: escaped, or of another type.
+            r#"{"jsonrpc":"2\u002e0","method":"p\u0069ng","id":15}"#,
+            r#"{"jsonrpc":"2.0","method":"ping\n","id":16}"#,
+            r#"{"jsonrpc":"2.0","method":null,"id":17}"#,
+            r#"{"jsonrpc":"2.0","method":true,"id":18}"#,
+            r#"{"jsonrpc":"2.0","method":-1.5,"id":19}"#,
+            r#"{"jsonrpc":"2.0","method":["ping"],"id":20}"#,
+            r#"{"jsonrpc":"2.0","method":{"name":"ping"},"id":21}"#,
+            r#"{"jsonrpc":["2.0"],"method":"ping","id":22}"#,
+            r#"{"jsonrpc":{"v":"2.0"},"method":"ping","id":23}"#,
+            r#"{"jsonrpc":"2.0","method":"ping","method":7,"id":24}"#,
+            r#"{"jsonrpc":"2.0","method":7,"method":"ping","id":25}"#,
         ];
         for body in bodies {
             let alone = handle(&req, body.as_bytes()).body.expect(body);
@@ -500,12 +583,24 @@ mod tests {
             "[".repeat(200),
             "]".repeat(200)
         );
-        let answer = handle(&req, deep.as_bytes()).body.expect("deep");
-        let answer: Value = serde_json::from_slice(&answer).expect("deep");
-        assert_eq!(
-            answer["error"]["code"], -32700,
-            "nesting past serde_json's limit"
-        );
+        // Past the limit in an ignored member, or in method or jsonrpc
+        // (read as text when they are strings, parsed whole otherwise).
+        let nested = |member: &str| {
+            let mut call = json!({"jsonrpc": "2.0", "method": "ping", "id": 1});
+            call[member] = json!("placeholder");
+            call.to_string().replace(
+                "\"placeholder\"",
+                &format!("{}1{}", "[".repeat(200), "]".repeat(200)),
+            )
+        };
+        for body in [deep, nested("method"), nested("jsonrpc")] {
+            let answer = handle(&req, body.as_bytes()).body.expect("deep");
+            let answer: Value = serde_json::from_slice(&answer).expect("deep");
+            assert_eq!(
+                answer["error"]["code"], -32700,
+                "nesting past serde_json's limit: {body}"
+            );
+        }
     }
 
     #[test]
