@@ -3,92 +3,130 @@
 //! info). Callers never pass secrets to it: see `domain` for the types that
 //! print `***`.
 //!
-//! Lines are written by a thread of their own, from a bounded queue: a
+//! Lines are written by a thread of their own, from a bounded buffer: a
 //! request thread (a poller thread routes requests and logs their access
 //! lines) must never wait on stderr, which may be a pipe whose reader has
-//! stalled. When the queue is full, lines are dropped and counted, and the
-//! count is written once there is room. `flush` (called before the process
-//! exits) waits, briefly, for what is queued.
+//! stalled. Lines that would take the buffer past [`PENDING_BYTES`] are
+//! dropped and counted, and the count is written once there is room. `flush`
+//! (called before the process exits) waits, briefly, for what is buffered.
 //!
 //! The access log, a line per request, goes through [`info_line`]: written
-//! straight into the text that is queued, its time prefix reused within a
+//! straight into the text that is buffered, its time prefix reused within a
 //! second, no format string interpreted (it was an eighth of what a
 //! server spent on a ping). A thread that answers requests one after another
-//! (a worker) gathers its access lines ([`batch_lines`]) and queues them
-//! together: at 16 KiB, at the first line [`GATHER`] or more after the
-//! first, and whenever the thread has nothing to do ([`flush_batch`]); a
-//! line then costs no allocation and no queue operation of its own. Its other lines are queued at once, so a warning
-//! may be written before access lines of that thread that preceded it.
+//! (a worker) gathers its access lines ([`batch_lines`]) in a buffer of its
+//! own and adds them to the writer's together: at 16 KiB, at the first line
+//! [`GATHER`] or more after the first, and whenever the thread has nothing
+//! to do ([`flush_batch`]). A line then costs no allocation and no lock of
+//! its own. That thread's other lines go at once, so a warning may be
+//! written before access lines of that thread that preceded it.
 
 use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Timelike};
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
-/// Texts (lines, or a thread's gathered lines) waiting to be written at most.
-const QUEUED_LINES: usize = 16_384;
-/// A thread's gathered lines are queued once they are this long.
+/// Text waiting to be written at most; lines past it are dropped (counted).
+const PENDING_BYTES: usize = 4 << 20;
+/// A thread's gathered lines are handed on once they are this long.
 const BATCH_BYTES: usize = 16 * 1024;
-/// How long `flush` waits for the queue to be written.
+/// How long `flush` waits for the buffer to be written.
 const FLUSH_WITHIN: Duration = Duration::from_secs(2);
 /// After a write, the writer lets lines gather this long: a thread that
-/// logs then finds it asleep rather than waiting in the queue, and so never
-/// has to wake it (one wake-up per line cost a tenth of a busy server's CPU).
+/// logs then finds it asleep rather than waiting, and so never has to wake
+/// it (one wake-up per line cost a tenth of a busy server's CPU).
 const GATHER: Duration = Duration::from_millis(5);
 
 #[derive(Default)]
 struct Counts {
-    /// Lines handed to the writer (queued).
+    /// Lines handed to the writer (buffered).
     queued: AtomicU64,
     /// Lines the writer has written (or given up on).
     written: AtomicU64,
-    /// Lines dropped because the queue was full.
+    /// Lines dropped because the buffer was full.
     dropped: AtomicU64,
+}
+
+/// The text waiting for the writer.
+#[derive(Default)]
+struct Pending {
+    text: String,
+    /// Lines in `text`.
+    lines: u64,
+    /// The writer waits for lines (it must be woken).
+    idle: bool,
+    /// No writer thread: lines are written where they are made.
+    direct: bool,
+}
+
+/// Where lines go: the writer thread's buffer. The writer swaps it for the
+/// one it has written, so in a steady state nothing is allocated.
+#[derive(Default)]
+struct Queue {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    counts: Counts,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Queue {
+    /// Adds `n` whole lines, or drops (and counts) them all.
+    fn push(&self, text: &str, n: u64) {
+        let mut p = locked(&self.pending);
+        if p.direct {
+            drop(p);
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            return;
+        }
+        if p.text.len() + text.len() > PENDING_BYTES {
+            drop(p);
+            self.counts.dropped.fetch_add(n, Ordering::Relaxed);
+            return;
+        }
+        p.text.push_str(text);
+        p.lines += n;
+        let wake = std::mem::take(&mut p.idle);
+        drop(p);
+        self.counts.queued.fetch_add(n, Ordering::AcqRel);
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Waits for lines, then swaps them for `out` (written and cleared);
+    /// returns how many.
+    fn take(&self, out: &mut String) -> u64 {
+        let mut p = locked(&self.pending);
+        while p.text.is_empty() {
+            p.idle = true;
+            p = self
+                .wake
+                .wait(p)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        p.idle = false;
+        std::mem::swap(&mut p.text, out);
+        std::mem::take(&mut p.lines)
+    }
 }
 
 struct StderrLogger {
     level: LevelFilter,
-    queue: Queue,
+    queue: &'static Queue,
 }
 
-/// Whole lines, newline-terminated, and how many.
-struct Lines {
+/// A thread's access lines not handed on yet, how many, and when the first
+/// was stamped.
+struct Batch {
     text: String,
     n: u64,
-}
-
-/// Where lines go: the writer thread's queue.
-#[derive(Clone)]
-struct Queue {
-    lines: Sender<Lines>,
-    counts: Arc<Counts>,
-}
-
-impl Queue {
-    fn push(&self, lines: Lines) {
-        let n = lines.n;
-        match self.lines.try_send(lines) {
-            Ok(()) => {
-                self.counts.queued.fetch_add(n, Ordering::AcqRel);
-            }
-            Err(TrySendError::Full(_)) => {
-                self.counts.dropped.fetch_add(n, Ordering::Relaxed);
-            }
-            Err(TrySendError::Disconnected(lines)) => {
-                let _ = std::io::stderr().lock().write_all(lines.text.as_bytes());
-            }
-        }
-    }
-}
-
-/// A thread's access lines not queued yet, and when the first was stamped.
-struct Batch {
-    lines: Lines,
     first: Duration,
 }
 
@@ -98,21 +136,19 @@ thread_local! {
 }
 
 /// From now on this thread's access lines ([`info_line`]) are gathered and
-/// queued together; the thread must call [`flush_batch`] whenever it is
+/// handed on together; the thread must call [`flush_batch`] whenever it is
 /// about to wait, and before it ends.
 pub fn batch_lines() {
     BATCH.with(|b| {
         b.borrow_mut().get_or_insert_with(|| Batch {
-            lines: Lines {
-                text: String::new(),
-                n: 0,
-            },
+            text: String::new(),
+            n: 0,
             first: Duration::ZERO,
         });
     });
 }
 
-/// Queues this thread's gathered lines, if any.
+/// Hands this thread's gathered lines on, if any.
 pub fn flush_batch() {
     let Some(queue) = QUEUE.get() else {
         return;
@@ -124,17 +160,13 @@ pub fn flush_batch() {
     });
 }
 
+/// The batch's text is kept (cleared) for the next lines.
 fn queue_batch(queue: &Queue, batch: &mut Batch) {
-    if batch.lines.n == 0 {
+    if batch.n == 0 {
         return;
     }
-    // The next batch is likely about as long as this one.
-    let room = (2 * batch.lines.text.len()).clamp(256, BATCH_BYTES + 256);
-    let text = std::mem::replace(&mut batch.lines.text, String::with_capacity(room));
-    queue.push(Lines {
-        text,
-        n: std::mem::take(&mut batch.lines.n),
-    });
+    queue.push(&batch.text, std::mem::take(&mut batch.n));
+    batch.text.clear();
 }
 
 /// The logger's queue, for [`info_line`]; unset until [`init`].
@@ -213,7 +245,7 @@ pub fn info_line(write: impl FnOnce(&mut String)) {
         None => {
             let mut text = String::with_capacity(128);
             write(&mut text);
-            queue.push(Lines { text, n: 1 });
+            queue.push(&text, 1);
         }
     });
 }
@@ -221,12 +253,12 @@ pub fn info_line(write: impl FnOnce(&mut String)) {
 /// Adds a line stamped `at` to a thread's batch; queues the batch once it is
 /// [`BATCH_BYTES`] long or its first line [`GATHER`] old.
 fn gather(queue: &Queue, batch: &mut Batch, at: Duration, write: impl FnOnce(&mut String)) {
-    write(&mut batch.lines.text);
-    if batch.lines.n == 0 {
+    write(&mut batch.text);
+    if batch.n == 0 {
         batch.first = at;
     }
-    batch.lines.n += 1;
-    if batch.lines.text.len() >= BATCH_BYTES || at.saturating_sub(batch.first) >= GATHER {
+    batch.n += 1;
+    if batch.text.len() >= BATCH_BYTES || at.saturating_sub(batch.first) >= GATHER {
         queue_batch(queue, batch);
     }
 }
@@ -247,7 +279,7 @@ impl Log for StderrLogger {
             use std::fmt::Write as _;
             let _ = writeln!(text, " {:<5} {}", record.level(), record.args());
         }
-        self.queue.push(Lines { text, n: 1 });
+        self.queue.push(&text, 1);
     }
 
     fn flush(&self) {
@@ -261,32 +293,24 @@ impl Log for StderrLogger {
     }
 }
 
-/// Writes queued lines, as many as are waiting in one write, at most one
-/// write per [`GATHER`].
-fn write_lines(lines: Receiver<Lines>, counts: Arc<Counts>) {
-    let mut batch = String::new();
-    while let Ok(first) = lines.recv() {
-        batch.clear();
-        batch.push_str(&first.text);
-        let mut n = first.n;
-        while batch.len() < 64 * 1024 {
-            match lines.try_recv() {
-                Ok(more) => {
-                    batch.push_str(&more.text);
-                    n += more.n;
-                }
-                Err(_) => break,
-            }
-        }
-        let dropped = counts.dropped.swap(0, Ordering::Relaxed);
+/// Writes what is buffered, all of it in one write, at most one write per
+/// [`GATHER`].
+fn write_lines(queue: &Queue) {
+    let mut out = String::new();
+    loop {
+        let n = queue.take(&mut out);
+        let dropped = queue.counts.dropped.swap(0, Ordering::Relaxed);
         if dropped > 0 {
-            stamp_now(&mut batch);
-            batch.push_str(&format!(
+            stamp_now(&mut out);
+            out.push_str(&format!(
                 " WARN  {dropped} log lines dropped: stderr was not written fast enough\n"
             ));
         }
-        let _ = std::io::stderr().lock().write_all(batch.as_bytes());
-        counts.written.fetch_add(n, Ordering::AcqRel);
+        let _ = std::io::stderr().lock().write_all(out.as_bytes());
+        queue.counts.written.fetch_add(n, Ordering::AcqRel);
+        out.clear();
+        // A burst's buffer is not kept for good.
+        out.shrink_to(64 * 1024);
         std::thread::sleep(GATHER);
     }
 }
@@ -299,24 +323,23 @@ pub fn init() {
         Ok("off") => LevelFilter::Off,
         _ => LevelFilter::Info,
     };
-    let (tx, rx) = bounded(QUEUED_LINES);
-    let counts = Arc::new(Counts::default());
-    let writer = {
-        let counts = counts.clone();
-        std::thread::Builder::new()
-            .name("log-writer".into())
-            .spawn(move || write_lines(rx, counts))
-    };
-    // Without its thread the sender is disconnected at once, and every
-    // line is written directly (see `log`).
-    drop(writer);
-    let queue = Queue { lines: tx, counts };
-    let logger = StderrLogger {
-        level,
-        queue: queue.clone(),
-    };
+    let mut first = false;
+    let queue = QUEUE.get_or_init(|| {
+        first = true;
+        Queue::default()
+    });
+    if !first {
+        return;
+    }
+    let writer = std::thread::Builder::new()
+        .name("log-writer".into())
+        .spawn(move || write_lines(queue));
+    if writer.is_err() {
+        // Without its thread every line is written where it is made.
+        locked(&queue.pending).direct = true;
+    }
+    let logger = StderrLogger { level, queue };
     if log::set_boxed_logger(Box::new(logger)).is_ok() {
-        let _ = QUEUE.set(queue);
         log::set_max_level(level);
     }
 }
@@ -342,24 +365,26 @@ mod tests {
         assert_eq!(at(86_400_000), "2026-01-03T03:04:05.000Z");
     }
 
-    /// A worker's access lines: gathered, queued together at 16 KiB or once
-    /// a line comes 5 ms after the first, the rest by `queue_batch` (what
-    /// `flush_batch` does when the worker has nothing to do); a full queue
-    /// counts every line of a batch it refuses as dropped.
+    /// A worker's access lines: gathered, handed on together at 16 KiB or
+    /// once a line comes 5 ms after the first, the rest by `queue_batch`
+    /// (what `flush_batch` does when the worker has nothing to do); the
+    /// writer takes them all at once; past the buffer's bound a batch's
+    /// lines are dropped, every one counted.
     #[test]
-    fn gathered_lines_are_queued_together_whole_and_counted() {
-        use super::{gather, queue_batch, Batch, Counts, Lines, Queue, BATCH_BYTES, GATHER};
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let queue = Queue {
-            lines: tx,
-            counts: std::sync::Arc::new(Counts::default()),
+    fn gathered_lines_are_handed_on_together_whole_and_counted() {
+        use super::{
+            gather, locked, queue_batch, Batch, Queue, BATCH_BYTES, GATHER, PENDING_BYTES,
         };
+        use std::sync::atomic::Ordering;
+        let queue = Queue::default();
         let mut batch = Batch {
-            lines: Lines {
-                text: String::new(),
-                n: 0,
-            },
+            text: String::new(),
+            n: 0,
             first: Duration::ZERO,
+        };
+        let pending = |queue: &Queue| {
+            let p = locked(&queue.pending);
+            (p.text.clone(), p.lines)
         };
         let t0 = Duration::from_secs(1_000_000);
         let line = |i: usize| move |text: &mut String| text.push_str(&format!("line {i}\n"));
@@ -368,37 +393,44 @@ mod tests {
         for i in 1..3 {
             gather(&queue, &mut batch, t0 + GATHER / 2, line(i));
         }
-        assert!(rx.try_recv().is_err(), "queued before its time");
-        // A line GATHER after the first: the four go out together.
+        assert_eq!(pending(&queue).1, 0, "handed on before its time");
+        // A line GATHER after the first: the four go together.
         gather(&queue, &mut batch, t0 + GATHER, line(3));
-        let sent = rx.try_recv().expect("a batch GATHER old was held");
-        assert_eq!(sent.n, 4);
-        assert_eq!(sent.text, "line 0\nline 1\nline 2\nline 3\n");
-        // Lines of a quick thread: queued once they reach BATCH_BYTES.
+        assert_eq!(
+            pending(&queue),
+            ("line 0\nline 1\nline 2\nline 3\n".to_string(), 4)
+        );
+        let mut out = String::new();
+        assert_eq!(queue.take(&mut out), 4);
+        assert_eq!(out, "line 0\nline 1\nline 2\nline 3\n");
+        assert_eq!(pending(&queue).1, 0);
+        // Lines of a quick thread: handed on once they reach BATCH_BYTES.
         let mut n = 0;
-        while rx.is_empty() {
+        while pending(&queue).1 == 0 {
             gather(&queue, &mut batch, t0, line(n));
             n += 1;
-            assert!(n < BATCH_BYTES, "never queued");
+            assert!(n < BATCH_BYTES, "never handed on");
         }
-        let sent = rx.try_recv().unwrap();
-        assert_eq!(sent.n as usize, n);
-        assert!(sent.text.len() >= BATCH_BYTES && sent.text.ends_with('\n'));
-        assert_eq!(batch.lines.n, 0);
-        // Nothing gathered: nothing queued.
+        let (text, lines) = pending(&queue);
+        assert_eq!(lines as usize, n);
+        assert!(text.len() >= BATCH_BYTES && text.ends_with('\n'));
+        assert_eq!((batch.n, batch.text.as_str()), (0, ""));
+        // Nothing gathered: nothing handed on.
         queue_batch(&queue, &mut batch);
-        assert!(rx.is_empty());
-        // The queue full: the batch's lines are counted as dropped.
+        assert_eq!(pending(&queue).1 as usize, n);
+        // Past the bound: the whole batch is dropped and counted.
+        locked(&queue.pending).text = "x".repeat(PENDING_BYTES - 8);
         gather(&queue, &mut batch, t0, line(0));
         queue_batch(&queue, &mut batch);
         gather(&queue, &mut batch, t0, line(1));
         gather(&queue, &mut batch, t0, line(2));
         queue_batch(&queue, &mut batch);
-        use std::sync::atomic::Ordering;
         assert_eq!(queue.counts.dropped.load(Ordering::Relaxed), 2);
-        assert_eq!(rx.try_recv().unwrap().text, "line 0\n");
-        let queued = queue.counts.queued.load(Ordering::Relaxed) as usize;
-        assert_eq!(queued, 4 + n + 1);
+        assert!(pending(&queue).0.ends_with("xline 0\n"));
+        assert_eq!(
+            queue.counts.queued.load(Ordering::Relaxed) as usize,
+            4 + n + 1
+        );
     }
 
     #[test]
