@@ -99,7 +99,7 @@ impl App {
         let workers = config.server.workers;
         let queue_depth = match auth.hash_queue_depth {
             Some(depth) => {
-                if auth.hash_workers + depth > within_workers(usize::MAX, 0, workers) {
+                if auth.hash_workers + depth > lane_places(workers) {
                     log::warn!(
                         "[AUTH] HASH_WORKERS + HASH_QUEUE_DEPTH = {} places in the hashing lane \
                          for {workers} request workers: a login flood can hold more than half \
@@ -229,8 +229,13 @@ fn lane_depth(workers: usize, hash_time: Duration, deadline: Duration) -> usize 
 /// 75-81% of their unloaded rate to 32 calls a second; with a quarter free
 /// they read 66-71% (5 workers alone serve 81-90% of what 20 do).
 fn within_workers(depth: usize, hash_workers: usize, request_workers: usize) -> usize {
-    let places = request_workers.saturating_sub(request_workers.div_ceil(2).max(1));
-    depth.min(places.saturating_sub(hash_workers))
+    depth.min(lane_places(request_workers).saturating_sub(hash_workers))
+}
+
+/// The lane's places (hashing or queued) that leave the larger half of the
+/// request workers, at least one, free.
+fn lane_places(request_workers: usize) -> usize {
+    request_workers.saturating_sub(request_workers.div_ceil(2).max(1))
 }
 
 fn ensure_indexes(mongo: &Mongo, stop: &AtomicBool) {
@@ -279,5 +284,6 @@ mod tests {
         assert_eq!(within_workers(20, 1, 5), 1);
         assert_eq!(within_workers(20, 2, 2), 0);
         assert_eq!(within_workers(4096, 4, 64), 28);
+        assert_eq!([1, 2, 3, 20, 21].map(lane_places), [0, 1, 1, 10, 10]);
     }
 }
