@@ -219,8 +219,9 @@ impl<'a> Envelope<'a> {
 /// nesting limit) and dropped.
 #[derive(Default)]
 struct OneCall<'de> {
-    jsonrpc: Option<Text<'de>>,
-    method: Option<Text<'de>>,
+    /// `None` also when the last `jsonrpc` member was not a string.
+    jsonrpc: Option<Cow<'de, str>>,
+    method: Option<Cow<'de, str>>,
     params: Option<Value>,
     id: Option<Value>,
 }
@@ -228,8 +229,8 @@ struct OneCall<'de> {
 impl OneCall<'_> {
     fn members(&self) -> Members<'_> {
         Members {
-            jsonrpc: self.jsonrpc.as_ref().and_then(Text::as_str),
-            method: self.method.as_ref().and_then(Text::as_str),
+            jsonrpc: self.jsonrpc.as_deref(),
+            method: self.method.as_deref(),
             params: self.params.as_ref(),
             id: self.id.as_ref(),
         }
@@ -251,8 +252,8 @@ impl<'de> serde::Deserialize<'de> for OneCall<'de> {
                 let mut call = OneCall::default();
                 while let Some(key) = map.next_key::<Member>()? {
                     match key {
-                        Member::Jsonrpc => call.jsonrpc = Some(map.next_value()?),
-                        Member::Method => call.method = Some(map.next_value()?),
+                        Member::Jsonrpc => call.jsonrpc = map.next_value::<Text>()?.0,
+                        Member::Method => call.method = map.next_value::<Text>()?.0,
                         Member::Params => call.params = Some(map.next_value()?),
                         Member::Id => call.id = Some(map.next_value()?),
                         Member::Other => {
@@ -272,12 +273,6 @@ impl<'de> serde::Deserialize<'de> for OneCall<'de> {
 /// (an array or object still parsed as a `Value` would be, so that the
 /// nesting limit applies as it does in a batch).
 struct Text<'de>(Option<Cow<'de, str>>);
-
-impl Text<'_> {
-    fn as_str(&self) -> Option<&str> {
-        self.0.as_deref()
-    }
-}
 
 impl<'de> serde::Deserialize<'de> for Text<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'de>, D::Error> {
